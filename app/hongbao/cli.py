@@ -1,0 +1,214 @@
+"""``hongbao ...`` subcommands: flags -> config -> the component that does the work."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import socket
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import uvloop
+
+from hongbao import __version__
+from hongbao.capacity import connections_per_worker, raise_soft_limit, workers_for
+from hongbao.controlapi import parse_address
+from hongbao.runs import resolve_run_dir, resolve_run_id
+from hongbao.workerloop import configure_logging
+
+log = logging.getLogger("hongbao")
+
+
+def _worker_count(text: str, connections: int, minimum: int) -> int:
+    if text == "auto":
+        return workers_for(connections, minimum=minimum)
+    try:
+        count = int(text)
+    except ValueError:
+        raise SystemExit(f"--workers must be a number or 'auto', got {text!r}") from None
+    if count < 1:
+        raise SystemExit(f"--workers must be >= 1, got {count}")
+    capacity = count * connections_per_worker()
+    if connections > capacity:
+        raise SystemExit(
+            f"{connections} connections do not fit {count} workers x "
+            f"{connections_per_worker()} (open-files limit): use --workers auto or more workers"
+        )
+    return count
+
+
+def _add_run_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run-id", help="run identity (default $HONGBAO_RUN_ID or a timestamp)")
+    parser.add_argument("--run-dir", help="where metrics and ledgers go (default runs/RUN_ID)")
+    parser.add_argument("--host-name", default=os.environ.get("HONGBAO_HOST") or
+                        socket.gethostname(), help="the 'host' tag on every point")
+    parser.add_argument("--phase", default="idle", help="initial 'phase' tag")
+    parser.add_argument("--pid-file", type=Path, help="write the node's pid here while it runs")
+
+
+def _server(args: argparse.Namespace) -> int:
+    from hongbao.server.config import AmountRange, ServerConfig
+    from hongbao.server.node import ServerNode
+
+    raise_soft_limit()
+    run_id = resolve_run_id(args.run_id)
+    control_host, control_port = parse_address(args.control)
+    try:
+        config = ServerConfig(
+            run_dir=resolve_run_dir(args.run_dir, run_id),
+            run_id=run_id,
+            host_name=args.host_name,
+            listen_host=args.listen,
+            port=args.port,
+            workers=_worker_count(args.workers, args.expect_connections,
+                                  minimum=os.cpu_count() or 1),
+            n_sets=args.sets,
+            max_qps=args.max_qps,
+            control_host=control_host,
+            control_port=control_port,
+            shake_amount=AmountRange.parse(args.shake_amount, "--shake-amount"),
+            send_amount=AmountRange.parse(args.send_amount, "--send-amount"),
+            seed=args.seed,
+            phase=args.phase,
+        )
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
+    return uvloop.run(ServerNode(config).run(args.pid_file))
+
+
+def _client(args: argparse.Namespace) -> int:
+    from hongbao.client.config import ClientConfig
+    from hongbao.client.node import ClientNode
+    from hongbao.client.source_pairs import parse_source_ips
+
+    raise_soft_limit()
+    run_id = resolve_run_id(args.run_id)
+    server_host, server_port = parse_address(args.server)
+    control_host, control_port = parse_address(args.control)
+    try:
+        port_low, _, port_high = args.source_ports.partition("-")
+        config = ClientConfig(
+            run_dir=resolve_run_dir(args.run_dir, run_id),
+            run_id=run_id,
+            host_name=args.host_name,
+            server_host=server_host,
+            server_port=server_port,
+            first_user=args.first_user,
+            users=args.users,
+            workers=_worker_count(args.workers, args.users, minimum=1),
+            source_ips=parse_source_ips(args.source_ips),
+            port_low=int(port_low),
+            port_high=int(port_high or port_low),
+            connect_rate=args.connect_rate,
+            qps=args.qps,
+            timeout_s=args.timeout,
+            control_host=control_host,
+            control_port=control_port,
+            phase=args.phase,
+        )
+        node = ClientNode(config)
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
+    return uvloop.run(node.run(args.pid_file))
+
+
+def _ledger_check(args: argparse.Namespace) -> int:
+    from hongbao.money import format_balance, ledger_files, reconcile
+
+    files = ledger_files(args.run_dir)
+    if not files:
+        raise SystemExit(f"no ledgers under {args.run_dir / 'ledger'}: is this a run directory?")
+    balance = reconcile(files)
+    if args.json:
+        print(json.dumps(balance.as_dict(), indent=1))
+    else:
+        print(format_balance(balance))
+    return 0 if balance.ok else 1
+
+
+def _workers(args: argparse.Namespace) -> int:
+    print(workers_for(args.connections, limit=args.fd_limit))
+    return 0
+
+
+def _local_run(args: argparse.Namespace) -> int:
+    from hongbao.localrun import LocalRunPlan, run_local
+
+    return run_local(LocalRunPlan.from_args(args))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hongbao", description=__doc__)
+    parser.add_argument("--version", action="version", version=__version__)
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    server = commands.add_parser("server", help="run a red-packet server node")
+    server.add_argument("--listen", default="0.0.0.0", help="address to accept on")
+    server.add_argument("--port", type=int, default=7000, help="0 picks a free port")
+    server.add_argument("--workers", default="auto",
+                        help="worker processes, or 'auto' (cores, or what --expect-connections "
+                             "needs under the open-files limit)")
+    server.add_argument("--expect-connections", type=int, default=0,
+                        help="connections to size 'auto' workers for")
+    server.add_argument("--sets", type=int, default=100, help="SETs (user_id %% sets)")
+    server.add_argument("--max-qps", type=int, default=100_000,
+                        help="shed shakes above this rate with result 17")
+    server.add_argument("--control", default="127.0.0.1:8989", help="control API host:port")
+    server.add_argument("--shake-amount", default="1-2000", help="cents, LOW-HIGH")
+    server.add_argument("--send-amount", default="300-20000", help="cents, LOW-HIGH")
+    server.add_argument("--seed", type=int, help="seed the amounts and recipients")
+    _add_run_flags(server)
+    server.set_defaults(func=_server)
+
+    client = commands.add_parser("client", help="run a load-generating client node")
+    client.add_argument("--server", required=True, help="server host:port")
+    client.add_argument("--first-user", type=int, default=0)
+    client.add_argument("--users", type=int, default=1000, help="one connection per user")
+    client.add_argument("--workers", default="auto",
+                        help="worker processes, or 'auto' (what --users needs under the "
+                             "open-files limit)")
+    client.add_argument("--source-ips", default="",
+                        help="addresses to bind, e.g. 127.0.0.2-127.0.0.9 ('' = kernel picks)")
+    client.add_argument("--source-ports", default="10000-60999", help="ports to bind, LOW-HIGH")
+    client.add_argument("--connect-rate", type=float, default=2000.0,
+                        help="new connections per second")
+    client.add_argument("--qps", type=int, default=0, help="shake requests per second")
+    client.add_argument("--timeout", type=float, default=5.0,
+                        help="seconds before a connect or a shake counts as timed out")
+    client.add_argument("--control", default="127.0.0.1:9090", help="control API host:port")
+    _add_run_flags(client)
+    client.set_defaults(func=_client)
+
+    ledger = commands.add_parser("ledger", help="ledger tools")
+    ledger_commands = ledger.add_subparsers(dest="ledger_command", required=True)
+    check = ledger_commands.add_parser("check", help="reconcile a run's ledgers")
+    check.add_argument("run_dir", type=Path)
+    check.add_argument("--json", action="store_true")
+    check.set_defaults(func=_ledger_check)
+
+    workers = commands.add_parser("workers", help="workers needed for a connection count")
+    workers.add_argument("--connections", type=int, required=True)
+    workers.add_argument("--fd-limit", type=int, help="default: this process's limit")
+    workers.set_defaults(func=_workers)
+
+    local = commands.add_parser("local-run", help="phases 1-3 on this machine, small scale")
+    from hongbao.localrun import add_local_run_flags
+
+    add_local_run_flags(local)
+    local.set_defaults(func=_local_run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    configure_logging(logging.DEBUG if args.verbose else logging.INFO)
+    func: Callable[[argparse.Namespace], int] = args.func
+    return func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The load-generating client: workers, binds, pacing loop, latency and control API."""

@@ -1,0 +1,276 @@
+"""One client worker process: a contiguous range of users, one connection each, paced
+connects, the paced shake loop, claims, and per-second latency."""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import logging
+import math
+import random
+import socket
+import struct
+import time
+from multiprocessing.connection import Connection
+from typing import Any
+
+from hongbao import protocol as p
+from hongbao.client.config import ClientConfig
+from hongbao.client.connection import ClientConnection
+from hongbao.client.counters import CLIENT_GAUGES, ClientCounters
+from hongbao.client.latency import LatencyRecorder
+from hongbao.client.source_pairs import SourcePairs
+from hongbao.metrics.emitter import PerSecondEmitter
+from hongbao.metrics.pointfile import PointFile
+from hongbao.pacing import Pacer, SteadyRate, split_count
+from hongbao.workerloop import WorkerRuntime
+
+log = logging.getLogger(__name__)
+
+STEPS_PER_SECOND = 100
+STEP = 1 / STEPS_PER_SECOND  # seconds between connect and send steps
+MAX_CATCH_UP_SECONDS = 5  # after a longer stall, missed sends are counted, not sent
+BACKOFF_FIRST = 0.5
+BACKOFF_MAX = 30.0
+LINGER_ZERO = struct.pack("ii", 1, 0)  # close with RST: no TIME-WAIT pile-up
+
+
+def worker_share(config: ClientConfig, index: int) -> tuple[int, int, int]:
+    """(first host-local index, user count, qps) of worker ``index``."""
+    counts = split_count(config.users, config.workers)
+    return sum(counts[:index]), counts[index], split_count(config.qps, config.workers)[index]
+
+
+class ClientWorker:
+    def __init__(self, config: ClientConfig, index: int) -> None:
+        self.config = config
+        self.index = index
+        self.first_index, self.users, qps = worker_share(config, index)
+        self.first_user = config.first_user + self.first_index
+        self.pairs = SourcePairs(config.source_ips, config.port_low, config.port_high)
+        self.pairs.check_room(config.users)
+        self.connections: list[ClientConnection | None] = [None] * self.users
+        self.counters = ClientCounters()
+        self.latency = LatencyRecorder()
+        name = f"{config.host_name}-w{index}"
+        tags = {"host": config.host_name, "worker": str(index), "run_id": config.run_id,
+                "phase": config.phase}
+        self.emitter = PerSecondEmitter(
+            PointFile(config.run_dir, f"client-{name}"), "client", tags, CLIENT_GAUGES
+        )
+        self.pacer = Pacer(self.users, qps)
+        self.now_s = int(time.time())
+        self.draining = False
+        self._connect_rate = SteadyRate(0, 0, 0.0)
+        self._next_to_connect = 0
+        self._retries: list[tuple[float, int]] = []  # heap of (when, local index)
+        self._attempts: dict[int, int] = {}
+        self._connecting = 0
+        self._max_connecting = max(1, split_count(config.max_connecting, config.workers)[index])
+        self._schedule: list[int] = []
+        self._schedule_second = 0
+        self._cursor = 0
+        self._timer: asyncio.TimerHandle | None = None
+        self._error_log_at = 0.0
+        self._rng = random.Random()
+
+    # ---- lifecycle (WorkerBody) ----
+    async def start(self) -> dict[str, Any]:
+        rate = split_count(int(self.config.connect_rate * 1000), self.config.workers)[self.index]
+        self._connect_rate = SteadyRate(rate / 1000, self.users, time.time())
+        self._schedule_second = math.floor(time.time())
+        self._timer = asyncio.get_running_loop().call_soon(self._step)
+        return {"first_user": self.first_user, "users": self.users}
+
+    def on_command(self, command: tuple[Any, ...]) -> None:
+        if command[0] == "qps":
+            self.pacer = Pacer(self.users, command[1])
+        elif command[0] == "phase":
+            self.emitter.tags["phase"] = command[1]
+        else:
+            log.error("unknown command %r", command)
+
+    def tick(self, second: int) -> dict[str, Any]:
+        self.now_s = second + 1
+        self._expire_timeouts(time.time())
+        totals = self.counters.as_dict()
+        latency = self.latency.take()
+        self.emitter.emit(second, totals, latency)
+        return {
+            "counters": totals,
+            "latency_us": latency,
+            "gauges": {"users": self.users, "connecting": self._connecting,
+                       "qps": self.pacer.qps},
+        }
+
+    async def drain(self) -> None:
+        """Stop sending, give in-flight shakes a moment to come back, then close."""
+        self.draining = True
+        if self._timer is not None:
+            self._timer.cancel()
+        deadline = time.monotonic() + min(self.config.timeout_s, 2.0)
+        while time.monotonic() < deadline and any(
+            c is not None and c.inflight for c in self.connections
+        ):
+            await asyncio.sleep(0.05)
+        for connection in self.connections:
+            if connection is not None and connection.transport is not None:
+                connection.transport.close()
+        await asyncio.sleep(0.05)
+
+    # ---- the step loop: connects and sends ----
+    def _step(self) -> None:
+        now = time.time()
+        self._connect_due(now)
+        self._send_due(now)
+        next_step = (math.floor(now * STEPS_PER_SECOND) + 1) * STEP  # stay on the batch grid
+        self._timer = asyncio.get_running_loop().call_later(next_step - time.time(), self._step)
+
+    def _connect_due(self, now: float) -> None:
+        room = self._max_connecting - self._connecting
+        while self._retries and self._retries[0][0] <= now and room > 0:
+            _, k = heapq.heappop(self._retries)
+            self._start_connect(k)
+            room -= 1
+        due = self._connect_rate.due(now)
+        started = min(due, room)
+        self._connect_rate.released -= due - started  # held back by the in-flight cap
+        for _ in range(started):
+            self._start_connect(self._next_to_connect)
+            self._next_to_connect += 1
+
+    def _start_connect(self, k: int) -> None:
+        self._connecting += 1
+        asyncio.get_running_loop().create_task(self._connect(k))
+
+    async def _connect(self, k: int) -> None:
+        loop = asyncio.get_running_loop()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            sock.setblocking(False)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_ZERO)
+            pair = self.pairs.pair(self.first_index + k)
+            if pair is not None:
+                sock.bind(pair)
+            server = (self.config.server_host, self.config.server_port)
+            await asyncio.wait_for(loop.sock_connect(sock, server), self.config.timeout_s)
+            await loop.create_connection(
+                lambda: ClientConnection(self, self.first_user + k), sock=sock
+            )
+        except (OSError, TimeoutError) as error:
+            sock.close()
+            self._connect_failed(k, error)
+        finally:
+            self._connecting -= 1
+
+    def _connect_failed(self, k: int, error: BaseException) -> None:
+        self.counters.connect_errors += 1
+        attempt = self._attempts.get(k, 0) + 1
+        self._attempts[k] = attempt
+        now = time.time()
+        if now - self._error_log_at >= 1.0:
+            self._error_log_at = now
+            log.warning("connect errors so far: %d (latest: user %d, %s)",
+                        self.counters.connect_errors, self.first_user + k, error)
+        if not self.draining:
+            self._retry_later(k, attempt)
+
+    def _retry_later(self, k: int, attempt: int) -> None:
+        delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (attempt - 1))
+        heapq.heappush(self._retries, (time.time() + delay * (0.5 + self._rng.random()), k))
+
+    def _send_due(self, now: float) -> None:
+        second = math.floor(now)
+        while self._schedule_second < second:  # finish earlier seconds first (late, honestly)
+            self._send_scheduled(until=len(self._schedule))
+            self._schedule_second += 1
+            if second - self._schedule_second > MAX_CATCH_UP_SECONDS:
+                missed = self.pacer.sends_per_second * (second - self._schedule_second)
+                self.counters.send_skipped += missed
+                self._schedule_second = second
+            self._schedule = self.pacer.senders(self._schedule_second)
+            self._cursor = 0
+        count = len(self._schedule)
+        if count:
+            step = math.floor((now - second) * STEPS_PER_SECOND)  # steps begun so far
+            self._send_scheduled(until=min(count, -(-(step + 1) * count // STEPS_PER_SECOND)))
+
+    def _send_scheduled(self, until: int) -> None:
+        """Send schedule items [cursor, until). The second's sends go out in
+        STEPS_PER_SECOND even batches; item i is intended at the start of its batch."""
+        count = len(self._schedule)
+        second = self._schedule_second
+        counters = self.counters
+        now_s = self.now_s
+        for i in range(self._cursor, until):
+            connection = self.connections[self._schedule[i]]
+            if connection is None or not connection.logged_in:
+                counters.send_skipped += 1
+                continue
+            if not connection.inflight:
+                connection.pending = second + (i * STEPS_PER_SECOND // count) * STEP
+            connection.inflight += 1
+            connection.write(p.encode_shake(connection.user, now_s))
+            counters.requests += 1
+        self._cursor = max(self._cursor, until)
+
+    def _expire_timeouts(self, now: float) -> None:
+        limit = now - self.config.timeout_s
+        for connection in self.connections:
+            if connection is not None and connection.inflight and connection.pending < limit:
+                self.counters.timeouts += connection.inflight
+                connection.inflight = 0
+
+    # ---- connection events ----
+    def connected(self, connection: ClientConnection) -> None:
+        k = connection.user - self.first_user
+        self.connections[k] = connection
+        self._attempts.pop(k, None)
+        self.counters.connections += 1
+
+    def disconnected(self, connection: ClientConnection) -> None:
+        k = connection.user - self.first_user
+        if self.connections[k] is connection:
+            self.connections[k] = None
+        self.counters.connections -= 1
+        if not self.draining:
+            self.counters.disconnects += 1
+            self._retry_later(k, self._attempts.get(k, 0) + 1)
+
+    def on_shake_result(self, connection: ClientConnection, frame: p.ShakeResult) -> None:
+        counters = self.counters
+        counters.responses += 1
+        if connection.inflight:
+            self.latency.record(int((time.time() - connection.pending) * 1_000_000))
+            connection.inflight -= 1
+            if connection.inflight:
+                connection.pending += self.pacer.period  # the user's next send, one period on
+        result = frame.result
+        if result == p.RESULT_WON:
+            counters.won += 1
+            counters.won_amount += frame.amount
+        elif result == p.RESULT_NONE:
+            counters.none += 1
+        elif result == p.RESULT_OVERLOAD:
+            counters.overload += 1
+
+    def on_notice(self, connection: ClientConnection, frame: p.SendNotice) -> None:
+        self.counters.notices += 1
+        connection.write(p.encode_claim(0, frame.packet_id, self.now_s))
+
+    def on_claim_result(self, frame: p.ClaimResult) -> None:
+        if frame.amount:
+            self.counters.claims += 1
+            self.counters.claimed_amount += frame.amount
+
+    def protocol_error(self, connection: ClientConnection, error: p.ProtocolError) -> None:
+        self.counters.protocol_errors += 1
+        log.warning("user %d: protocol error from server: %s", connection.user, error)
+        if connection.transport is not None:
+            connection.transport.abort()
+
+
+def worker_main(config: ClientConfig, index: int, conn: Connection) -> None:
+    """Entry point of a spawned client worker process."""
+    raise SystemExit(WorkerRuntime(ClientWorker(config, index), conn).run())

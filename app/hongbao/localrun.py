@@ -1,0 +1,269 @@
+"""``hongbao local-run``: phases 1 -> 2 -> 3 at small scale with a server and client
+nodes as real processes on loopback, per-second counters, a summary and the balance."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hongbao.money import format_balance, ledger_files, reconcile
+from hongbao.pacing import split_count
+from hongbao.phases import mark_phase
+from hongbao.runs import resolve_run_dir, resolve_run_id
+
+log = logging.getLogger(__name__)
+
+READY_TIMEOUT = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def control_get(address: str, path: str, **params: Any) -> dict[str, Any]:
+    """GET a control API endpoint and decode its JSON; errors name the endpoint."""
+    query = f"?{urllib.parse.urlencode(params)}" if params else ""
+    url = f"http://{address}{path}{query}"
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return json.load(response)
+    except urllib.error.HTTPError as error:
+        raise RuntimeError(f"{url}: {error.code} {error.read().decode()}") from None
+
+
+@dataclass
+class LocalRunPlan:
+    run_id: str
+    run_dir: Path
+    users: int = 4000
+    clients: int = 2
+    server_workers: int = 2
+    phase_seconds: int = 10
+    phase2_qps: int = 1000
+    phase3_qps: int = 2000
+    shake_rate: float = 200.0
+    send_rate: float = 50.0
+    connect_rate: float = 2000.0
+    connect_timeout: float = 120.0
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace) -> LocalRunPlan:
+        run_id = resolve_run_id(args.run_id)
+        return cls(
+            run_id=run_id, run_dir=resolve_run_dir(args.run_dir, run_id), users=args.users,
+            clients=args.clients, server_workers=args.server_workers,
+            phase_seconds=args.phase_seconds, phase2_qps=args.phase2_qps,
+            phase3_qps=args.phase3_qps, shake_rate=args.shake_rate, send_rate=args.send_rate,
+            connect_rate=args.connect_rate,
+        )
+
+
+def add_local_run_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--run-id")
+    parser.add_argument("--run-dir")
+    parser.add_argument("--users", type=int, default=4000)
+    parser.add_argument("--clients", type=int, default=2, help="client nodes")
+    parser.add_argument("--server-workers", type=int, default=2)
+    parser.add_argument("--phase-seconds", type=int, default=10)
+    parser.add_argument("--phase2-qps", type=int, default=1000)
+    parser.add_argument("--phase3-qps", type=int, default=2000)
+    parser.add_argument("--shake-rate", type=float, default=200.0, help="packets generated/s")
+    parser.add_argument("--send-rate", type=float, default=50.0, help="packets sent/s")
+    parser.add_argument("--connect-rate", type=float, default=2000.0, help="per client node")
+
+
+@dataclass
+class Started:
+    name: str
+    process: subprocess.Popen[bytes]
+    control: str
+
+
+@dataclass
+class LocalRun:
+    plan: LocalRunPlan
+    nodes: list[Started] = field(default_factory=list)
+    phase_totals: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def server(self) -> Started:
+        return self.nodes[0]
+
+    @property
+    def clients(self) -> list[Started]:
+        return self.nodes[1:]
+
+    def start_node(self, name: str, args: list[str]) -> Started:
+        control = f"127.0.0.1:{free_port()}"
+        logs = self.plan.run_dir / "logs"
+        logs.mkdir(parents=True, exist_ok=True)
+        command = [sys.executable, "-m", "hongbao.cli", *args, "--control", control,
+                   "--run-id", self.plan.run_id, "--run-dir", str(self.plan.run_dir),
+                   "--host-name", name]
+        with (logs / f"{name}.log").open("ab") as log_file:
+            process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
+        node = Started(name, process, control)
+        self.nodes.append(node)
+        deadline = time.monotonic() + READY_TIMEOUT
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(
+                    f"{name} exited with {process.returncode}; see {logs}/{name}.log"
+                )
+            try:
+                if control_get(control, "/status")["ready"]:
+                    return node
+            except (OSError, RuntimeError):
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name} not ready after {READY_TIMEOUT:.0f} s")
+            time.sleep(0.2)
+
+    def start(self) -> None:
+        plan = self.plan
+        port = free_port()
+        self.start_node("server", ["server", "--listen", "127.0.0.1", "--port", str(port),
+                                   "--workers", str(plan.server_workers),
+                                   "--expect-connections", str(plan.users)])
+        first = 0
+        for index, users in enumerate(split_count(plan.users, plan.clients)):
+            self.start_node(f"client{index + 1:02d}", [
+                "client", "--server", f"127.0.0.1:{port}", "--first-user", str(first),
+                "--users", str(users), "--connect-rate", str(plan.connect_rate), "--qps", "0",
+            ])
+            first += users
+
+    def snapshot(self) -> dict[str, Any]:
+        server = control_get(self.server.control, "/status")
+        client_counters: dict[str, int] = {}
+        p99 = 0
+        for node in self.clients:
+            status = control_get(node.control, "/status")
+            for key, value in status["counters"].items():
+                client_counters[key] = client_counters.get(key, 0) + value
+            p99 = max(p99, status.get("latency_us", {}).get("lat_p99_us", 0))
+        return {"server": server["counters"], "client": client_counters, "p99": p99,
+                "queued": server["queued"], "at": time.time()}
+
+    def set_phase(self, name: str, qps: int) -> None:
+        for node in self.nodes:
+            control_get(node.control, "/phase", name=name)
+        for node, share in zip(self.clients, split_count(qps, len(self.clients)), strict=True):
+            control_get(node.control, "/qps", qps=share)
+
+    def watch(self, phase: str, seconds: float, until: Any = None) -> dict[str, Any]:
+        """Print one line a second for ``seconds`` (or until ``until(snapshot)``)."""
+        previous = self.snapshot()
+        started = time.monotonic()
+        while True:
+            time.sleep(1.0)
+            current = self.snapshot()
+            print_line(phase, time.monotonic() - started, previous, current)
+            previous = current
+            elapsed = time.monotonic() - started
+            if (until is not None and until(current)) or elapsed >= seconds:
+                return current
+
+    def run_phase(self, name: str, qps: int, seconds: float, until: Any = None) -> None:
+        plan = self.plan
+        before = self.snapshot()
+        mark_phase(plan.run_dir, plan.run_id, name, "start", "controller", qps)
+        self.set_phase(name, qps)
+        if name != "phase1":
+            total = int(plan.shake_rate * seconds)
+            control_get(self.server.control, "/shake", qps=plan.shake_rate, total=total)
+            control_get(self.server.control, "/send", qps=plan.send_rate,
+                        total=int(plan.send_rate * seconds), min_uid=0, max_uid=plan.users - 1)
+        after = self.watch(name, seconds, until)
+        mark_phase(plan.run_dir, plan.run_id, name, "end", "controller", qps)
+        self.phase_totals[name] = {"before": before, "after": after, "target_qps": qps}
+
+    def stop(self) -> list[int]:
+        """SIGTERM the clients, then the server (only processes we started)."""
+        codes = []
+        for node in [*self.clients, self.server]:
+            if node.process.poll() is None:
+                node.process.send_signal(signal.SIGTERM)
+            try:
+                codes.append(node.process.wait(timeout=30))
+            except subprocess.TimeoutExpired:
+                node.process.kill()
+                codes.append(node.process.wait())
+        return codes
+
+
+def print_line(phase: str, elapsed: float, before: dict, after: dict) -> None:
+    span = max(after["at"] - before["at"], 1e-6)
+
+    def rate(side: str, key: str) -> float:
+        return (after[side].get(key, 0) - before[side].get(key, 0)) / span
+
+    print(
+        f"[{phase} {elapsed:5.0f}s] conns {after['server'].get('connections', 0):>7} | "
+        f"client qps {rate('client', 'requests'):7.0f} | server qps "
+        f"{rate('server', 'requests'):7.0f} | generated/s {rate('server', 'generated'):5.0f} "
+        f"| won/s {rate('server', 'won'):5.0f} | claims/s {rate('server', 'claims'):5.0f} | "
+        f"p99 {after['p99'] / 1000:6.1f} ms | errors "
+        f"{after['server'].get('protocol_errors', 0) + after['client'].get('timeouts', 0)}",
+        flush=True,
+    )
+
+
+def print_summary(run: LocalRun) -> None:
+    print("\nphase     seconds  target qps  client req/s  server req/s  won   claims")
+    for name, totals in run.phase_totals.items():
+        before, after = totals["before"], totals["after"]
+        span = max(after["at"] - before["at"], 1e-6)
+        requests_c = after["client"]["requests"] - before["client"]["requests"]
+        requests_s = after["server"]["requests"] - before["server"]["requests"]
+        won = after["server"]["won"] - before["server"]["won"]
+        claims = after["server"]["claims"] - before["server"]["claims"]
+        print(f"{name:<9} {span:7.1f}  {totals['target_qps']:>10}  {requests_c / span:12.0f}"
+              f"  {requests_s / span:12.0f}  {won:<5} {claims}")
+
+
+def run_local(plan: LocalRunPlan) -> int:
+    print(f"run {plan.run_id}: {plan.users} users on {plan.clients} client nodes, "
+          f"server with {plan.server_workers} workers; run directory {plan.run_dir}")
+    run = LocalRun(plan)
+    codes: list[int] = []
+    try:
+        run.start()
+        users = plan.users
+        run.run_phase("phase1", 0, plan.connect_timeout,
+                      until=lambda s: s["server"].get("connections", 0) >= users
+                      and s["client"].get("logins", 0) >= users)
+        run.run_phase("phase2", plan.phase2_qps, plan.phase_seconds)
+        run.run_phase("phase3", plan.phase3_qps, plan.phase_seconds)
+        run.set_phase("drain", 0)
+        time.sleep(1.5)
+        final = run.snapshot()
+    finally:
+        codes = run.stop()
+    print_summary(run)
+    balance = reconcile(ledger_files(plan.run_dir))
+    print("\nmoney balance (from the ledgers):")
+    print(format_balance(balance))
+    agree = (final["server"]["requests"] == final["client"]["responses"]
+             and final["server"]["claimed_amount"] == final["client"]["claimed_amount"])
+    print(f"counters: server requests {final['server']['requests']}, client responses "
+          f"{final['client']['responses']}; claimed {final['server']['claimed_amount']} "
+          f"(server) vs {final['client']['claimed_amount']} (client): "
+          f"{'OK' if agree else 'MISMATCH'}")
+    print(f"processes exited with {codes}; run directory: {plan.run_dir}")
+    return 0 if balance.ok and agree and not any(codes) else 1
+

@@ -1,0 +1,1 @@
+"""Per-second counters to line-protocol points, files and InfluxDB sinks."""

@@ -1,0 +1,268 @@
+"""Money: splitting a sent packet among its recipients, the append-only ledger, and
+reconciling a ledger into balances.
+
+All amounts are integer cents. A ledger is a text file of tab-separated records:
+
+    G  packet_id amount               a shake packet was generated (queued in a SET)
+    W  packet_id user amount          a shake packet was won
+    Q  packet_id amount               still queued at a clean shutdown
+    S  packet_id amount users shares  a packet was sent to 3 users (comma lists)
+    C  packet_id user amount          a recipient claimed its share
+    E  clean                          the writer shut down cleanly
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TextIO
+
+
+def split_amount(total: int, parts: int, rng: random.Random) -> list[int]:
+    """Split ``total`` cents into ``parts`` random shares, each at least 1 cent.
+
+    Each share but the last is drawn from ``[1, 2 * mean]`` of what is left (the
+    'double mean' rule), capped so every later share can still get a cent; the last
+    claimant takes the remainder, so the shares sum exactly to ``total``.
+    """
+    if parts < 1:
+        raise ValueError(f"parts must be >= 1, got {parts}")
+    if total < parts:
+        raise ValueError(f"cannot split {total} cents into {parts} shares of at least 1 cent")
+    shares: list[int] = []
+    left = total
+    for remaining in range(parts, 1, -1):
+        high = min(left - (remaining - 1), max(1, 2 * left // remaining))
+        share = rng.randint(1, high)
+        shares.append(share)
+        left -= share
+    shares.append(left)
+    return shares
+
+
+class LedgerWriter:
+    """Appends packet events to one worker's ledger file; flushed once a second."""
+
+    __slots__ = ("_file", "path")
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._file: TextIO = path.open("a", encoding="ascii", buffering=1 << 16)
+
+    def generated(self, packet_id: int, amount: int) -> None:
+        self._file.write(f"G\t{packet_id}\t{amount}\n")
+
+    def won(self, packet_id: int, user: int, amount: int) -> None:
+        self._file.write(f"W\t{packet_id}\t{user}\t{amount}\n")
+
+    def sent(self, packet_id: int, amount: int, users: Sequence[int], shares: Sequence[int]):
+        self._file.write(
+            f"S\t{packet_id}\t{amount}\t{','.join(map(str, users))}\t"
+            f"{','.join(map(str, shares))}\n"
+        )
+
+    def claimed(self, packet_id: int, user: int, amount: int) -> None:
+        self._file.write(f"C\t{packet_id}\t{user}\t{amount}\n")
+
+    def still_queued(self, packets: Iterable[tuple[int, int]]) -> None:
+        self._file.writelines(f"Q\t{pid}\t{amount}\n" for pid, amount in packets)
+
+    def flush(self) -> None:
+        if not self._file.closed:  # the final tick comes after a clean close
+            self._file.flush()
+
+    def close(self, clean: bool = True) -> None:
+        if clean:
+            self._file.write("E\tclean\n")
+        self._file.close()
+
+
+@dataclass
+class Balance:
+    """Totals reconciled from one or more ledgers, and what did not add up."""
+
+    generated: int = 0
+    generated_amount: int = 0
+    won: int = 0
+    won_amount: int = 0
+    queued: int = 0
+    queued_amount: int = 0
+    sent: int = 0
+    sent_amount: int = 0
+    claims: int = 0
+    claimed_amount: int = 0
+    fully_claimed: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def unclaimed_amount(self) -> int:
+        return self.sent_amount - self.claimed_amount
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "generated": self.generated,
+            "generated_amount": self.generated_amount,
+            "won": self.won,
+            "won_amount": self.won_amount,
+            "queued": self.queued,
+            "queued_amount": self.queued_amount,
+            "sent": self.sent,
+            "sent_amount": self.sent_amount,
+            "claims": self.claims,
+            "claimed_amount": self.claimed_amount,
+            "unclaimed_amount": self.unclaimed_amount,
+            "fully_claimed": self.fully_claimed,
+            "ok": self.ok,
+            "problems": self.problems,
+        }
+
+
+@dataclass
+class _SentPacket:
+    amount: int
+    users: list[int]
+    claimed_by: dict[int, int] = field(default_factory=dict)
+
+
+@dataclass
+class _LedgerState:
+    generated: dict[int, int] = field(default_factory=dict)
+    won: dict[int, int] = field(default_factory=dict)
+    queue_snapshot: dict[int, int] | None = None
+    sent: dict[int, _SentPacket] = field(default_factory=dict)
+    problems: list[str] = field(default_factory=list)
+
+
+def _apply(state: _LedgerState, where: str, fields: list[str]) -> None:
+    kind, values = fields[0], fields[1:]
+    if kind == "G":
+        pid, amount = int(values[0]), int(values[1])
+        if pid in state.generated:
+            state.problems.append(f"{where}: packet {pid:#x} generated twice")
+        state.generated[pid] = amount
+    elif kind == "W":
+        pid, _user, amount = (int(v) for v in values)
+        if pid not in state.generated:
+            state.problems.append(f"{where}: packet {pid:#x} won but never generated")
+        elif state.generated[pid] != amount:
+            state.problems.append(
+                f"{where}: packet {pid:#x} won for {amount} but generated for "
+                f"{state.generated[pid]}"
+            )
+        if pid in state.won:
+            state.problems.append(f"{where}: packet {pid:#x} won twice")
+        state.won[pid] = amount
+    elif kind == "Q":
+        if state.queue_snapshot is None:
+            state.queue_snapshot = {}
+        state.queue_snapshot[int(values[0])] = int(values[1])
+    elif kind == "S":
+        pid, amount = int(values[0]), int(values[1])
+        users = [int(u) for u in values[2].split(",")]
+        shares = [int(s) for s in values[3].split(",")]
+        if sum(shares) != amount or min(shares) < 1:
+            state.problems.append(f"{where}: packet {pid:#x} shares {shares} do not split {amount}")
+        state.sent[pid] = _SentPacket(amount, users)
+    elif kind == "C":
+        pid, user, amount = (int(v) for v in values)
+        packet = state.sent.get(pid)
+        if packet is None:
+            state.problems.append(f"{where}: claim on unknown packet {pid:#x}")
+            return
+        if user not in packet.users:
+            state.problems.append(f"{where}: user {user} claimed packet {pid:#x} not sent to it")
+        if user in packet.claimed_by:
+            state.problems.append(f"{where}: user {user} claimed packet {pid:#x} twice")
+        packet.claimed_by[user] = amount
+    elif kind != "E":
+        raise ValueError(f"unknown record {kind!r}")
+
+
+def _read_one(path: Path, state: _LedgerState) -> None:
+    text = path.read_text(encoding="ascii")
+    lines = text.split("\n")
+    complete = lines[:-1]  # after a crash the last line may be cut short: ignore it
+    for number, line in enumerate(complete, start=1):
+        if line:
+            try:
+                _apply(state, f"{path.name}:{number}", line.split("\t"))
+            except (ValueError, IndexError) as error:
+                state.problems.append(f"{path.name}:{number}: unreadable record {line!r}: {error}")
+
+
+def reconcile(paths: Iterable[Path]) -> Balance:
+    """Check every ledger and total them.
+
+    generated = won + queued, for counts and amounts; a clean shutdown's queue snapshot
+    must list exactly the packets that were never won. For each sent packet the claims
+    are at most its amount, and equal to it once every recipient has claimed.
+    """
+    balance = Balance()
+    for path in sorted(paths):
+        state = _LedgerState()
+        _read_one(path, state)
+        _total(state, path.name, balance)
+    return balance
+
+
+def _total(state: _LedgerState, name: str, balance: Balance) -> None:
+    unwon = {pid: amount for pid, amount in state.generated.items() if pid not in state.won}
+    if state.queue_snapshot is not None and state.queue_snapshot != unwon:
+        missing = set(unwon) ^ set(state.queue_snapshot)
+        state.problems.append(
+            f"{name}: queue at shutdown differs from generated minus won on "
+            f"{len(missing)} packets"
+        )
+    balance.generated += len(state.generated)
+    balance.generated_amount += sum(state.generated.values())
+    balance.won += len(state.won)
+    balance.won_amount += sum(state.won.values())
+    balance.queued += len(unwon)
+    balance.queued_amount += sum(unwon.values())
+    for pid, packet in state.sent.items():
+        claimed = sum(packet.claimed_by.values())
+        balance.sent += 1
+        balance.sent_amount += packet.amount
+        balance.claims += len(packet.claimed_by)
+        balance.claimed_amount += claimed
+        if claimed > packet.amount:
+            state.problems.append(
+                f"{name}: packet {pid:#x} over-claimed {claimed} > {packet.amount}"
+            )
+        if len(packet.claimed_by) == len(packet.users):
+            balance.fully_claimed += 1
+            if claimed != packet.amount:
+                state.problems.append(
+                    f"{name}: packet {pid:#x} fully claimed for {claimed}, not {packet.amount}"
+                )
+    if balance.won + balance.queued != balance.generated:
+        state.problems.append(f"{name}: generated != won + queued")
+    balance.problems.extend(state.problems)
+
+
+def format_balance(balance: Balance) -> str:
+    """Human-readable balance lines, each marked OK or MISMATCH."""
+    b = balance.as_dict()
+    shake = "OK" if b["generated_amount"] == b["won_amount"] + b["queued_amount"] else "MISMATCH"
+    lines = [
+        f"shake packets: generated {b['generated']} ({b['generated_amount']} cents) = "
+        f"won {b['won']} ({b['won_amount']}) + queued {b['queued']} ({b['queued_amount']})"
+        f"  {shake}",
+        f"sent packets:  {b['sent']} ({b['sent_amount']} cents) = claimed "
+        f"{b['claimed_amount']} in {b['claims']} claims + unclaimed {b['unclaimed_amount']}; "
+        f"{b['fully_claimed']} fully claimed",
+        "ledger: OK" if b["ok"] else "ledger: MISMATCH",
+        *(f"  - {problem}" for problem in b["problems"][:50]),
+    ]
+    return "\n".join(lines)
+
+
+def ledger_files(run_dir: Path) -> list[Path]:
+    return sorted((run_dir / "ledger").glob("*.tsv"))

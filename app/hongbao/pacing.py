@@ -1,0 +1,137 @@
+"""Who sends in second ``t``: the original rule ``t % P == perm(u) % P`` (DESIGN §4).
+
+With ``U`` users and ``Q`` requests per second the period is ``P = U / Q``. When ``P`` is
+whole, user ``u`` sends in every second ``t`` with ``t % P == perm(u) % P``. When it is not,
+a window of ``Q`` positions slides over the permuted ids, so every second has exactly ``Q``
+senders and each user sends once per pass over all ``U`` positions.
+
+``perm`` is the multiplicative permutation ``perm(u) = a * u mod U``. It spreads
+neighbouring ids (``a`` is near ``U`` times the golden ratio) and, when ``P`` is whole,
+``a % P == 1``, so the rule is exactly the famous ``t % P == u % P``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+GOLDEN_RATIO_FRACTION = 0.6180339887498949
+
+
+def _multiplier(users: int, period: int | None) -> int:
+    """The smallest ``a`` at or above ``golden * users`` that is coprime with ``users``
+    and, for a whole period, congruent to 1 modulo it."""
+    if users <= 2:
+        return 1
+    a = max(1, int(users * GOLDEN_RATIO_FRACTION))
+    while True:
+        if math.gcd(a, users) == 1 and (period is None or a % period == 1 % period):
+            return a
+        a += 1
+
+
+@dataclass(frozen=True)
+class Pacer:
+    """Schedule for ``users`` local users at ``qps`` requests per second."""
+
+    users: int
+    qps: int
+    _period: int | None = field(init=False, repr=False)
+    _mult: int = field(init=False, repr=False)
+    _inverse: int = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.users < 0 or self.qps < 0:
+            raise ValueError(f"users ({self.users}) and qps ({self.qps}) must be >= 0")
+        period = self.users // self.qps if self.qps and self.users % self.qps == 0 else None
+        mult = _multiplier(self.users, period)
+        object.__setattr__(self, "_period", period)
+        object.__setattr__(self, "_mult", mult)
+        object.__setattr__(self, "_inverse", pow(mult, -1, self.users) if self.users > 1 else 0)
+
+    @property
+    def sends_per_second(self) -> int:
+        """Exactly ``min(qps, users)``: nobody sends twice in one second."""
+        return min(self.qps, self.users)
+
+    @property
+    def period(self) -> float:
+        """Seconds between two sends of the same user (``U / Q``)."""
+        return self.users / self.qps if self.qps else math.inf
+
+    def perm(self, user: int) -> int:
+        return (self._mult * user) % self.users if self.users else 0
+
+    def user_at(self, position: int) -> int:
+        """Inverse of ``perm``: the user at a permuted position."""
+        return (self._inverse * position) % self.users if self.users > 1 else 0
+
+    def sends_in(self, user: int, t: int) -> bool:
+        if not self.qps or not self.users:
+            return False
+        if self.qps >= self.users:
+            return True
+        if self._period is not None:
+            return t % self._period == self.perm(user) % self._period
+        start = (t * self.qps) % self.users
+        offset = (self.perm(user) - start) % self.users
+        return offset < self.qps
+
+    def senders(self, t: int) -> list[int]:
+        """Local user indices that send in second ``t``, in permuted order."""
+        if not self.qps or not self.users:
+            return []
+        if self.qps >= self.users:
+            return list(range(self.users))
+        if self._period is not None:
+            positions = range(t % self._period, self.users, self._period)
+        else:
+            start = (t * self.qps) % self.users
+            positions = (
+                (start + i) % self.users for i in range(self.qps)
+            )  # window wraps around
+        user_at = self.user_at
+        return [user_at(p) for p in positions]
+
+
+def split_rate(total: float, parts: int) -> list[float]:
+    """Split a rate evenly among ``parts`` workers."""
+    return [total / parts] * parts if parts else []
+
+
+def split_count(total: int, parts: int) -> list[int]:
+    """Split an integer among ``parts`` so the pieces differ by at most one and sum to it."""
+    if parts <= 0:
+        return []
+    base, extra = divmod(total, parts)
+    return [base + (1 if i < extra else 0) for i in range(parts)]
+
+
+class SteadyRate:
+    """Releases ``total`` items at ``rate`` per second, evenly, from ``started_at``.
+
+    ``due(now)`` returns how many more items are due by ``now``; the sum of all ``due``
+    calls never exceeds ``total``. A rate of 0 releases nothing.
+    """
+
+    __slots__ = ("rate", "released", "started_at", "total")
+
+    def __init__(self, rate: float, total: int, started_at: float) -> None:
+        if rate < 0 or total < 0:
+            raise ValueError(f"rate ({rate}) and total ({total}) must be >= 0")
+        self.rate = rate
+        self.total = total
+        self.started_at = started_at
+        self.released = 0
+
+    @property
+    def done(self) -> bool:
+        return self.released >= self.total
+
+    def due(self, now: float) -> int:
+        if self.rate <= 0 or self.done:
+            return 0
+        target = min(self.total, int((now - self.started_at) * self.rate) + 1)
+        count = max(0, target - self.released)
+        self.released += count
+        return count

@@ -1,0 +1,1 @@
+"""The red-packet server: listener, workers, SETs, generators and control API."""

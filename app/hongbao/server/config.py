@@ -1,0 +1,42 @@
+"""Everything a server node and its workers need to know, picklable for spawn."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class AmountRange:
+    low: int
+    high: int
+
+    @classmethod
+    def parse(cls, text: str, name: str) -> AmountRange:
+        try:
+            low_text, _, high_text = text.partition("-")
+            low, high = int(low_text), int(high_text or low_text)
+        except ValueError:
+            raise ValueError(f"{name}: expected LOW-HIGH in cents, got {text!r}") from None
+        if not 1 <= low <= high:
+            raise ValueError(f"{name}: need 1 <= LOW <= HIGH, got {text!r}")
+        return cls(low, high)
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    run_dir: Path
+    run_id: str
+    host_name: str
+    listen_host: str = "0.0.0.0"
+    port: int = 7000
+    workers: int = 2
+    n_sets: int = 100
+    max_qps: int = 100_000  # whole node; each worker sheds above its share
+    backlog: int = 8192
+    control_host: str = "127.0.0.1"
+    control_port: int = 8989
+    shake_amount: AmountRange = AmountRange(1, 2000)
+    send_amount: AmountRange = AmountRange(300, 20000)
+    seed: int | None = None
+    phase: str = "idle"

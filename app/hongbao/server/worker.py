@@ -1,0 +1,250 @@
+"""One server worker process: its share of connections, SETs, generators and ledger."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import os
+import random
+import socket
+import time
+from multiprocessing.connection import Connection
+from typing import Any
+
+from hongbao import protocol as p
+from hongbao.metrics.emitter import PerSecondEmitter
+from hongbao.metrics.pointfile import PointFile
+from hongbao.money import LedgerWriter, split_amount
+from hongbao.pacing import SteadyRate
+from hongbao.server.config import ServerConfig
+from hongbao.server.connection import ServerConnection
+from hongbao.server.counters import SERVER_GAUGES, ServerCounters
+from hongbao.server.online_users import OnlineUsers
+from hongbao.server.send_book import SendBook, SentPacket
+from hongbao.server.shake_sets import ShakeSets
+from hongbao.workerloop import WorkerRuntime
+
+log = logging.getLogger(__name__)
+
+GENERATOR_INTERVAL = 0.02  # seconds between generator steps: 50 small steady batches/s
+
+
+def listening_socket(host: str, port: int, backlog: int) -> socket.socket:
+    """A listener that shares its port with the node's other workers (SO_REUSEPORT)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.bind((host, port))
+    sock.listen(backlog)
+    sock.setblocking(False)
+    return sock
+
+
+class ServerWorker:
+    """Handles frames for its connections and runs its share of both generators."""
+
+    def __init__(self, config: ServerConfig, index: int) -> None:
+        self.config = config
+        self.index = index
+        self.counters = ServerCounters()
+        self.sets = ShakeSets(config.n_sets)
+        self.online = OnlineUsers()
+        self.book = SendBook()
+        self.rng = random.Random(None if config.seed is None else config.seed * 1000 + index)
+        name = f"{config.host_name}-w{index}"
+        self.ledger = LedgerWriter(config.run_dir / "ledger" / f"{name}-{os.getpid()}.tsv")
+        tags = {"host": config.host_name, "worker": str(index), "run_id": config.run_id,
+                "phase": config.phase}
+        self.emitter = PerSecondEmitter(
+            PointFile(config.run_dir, f"server-{name}"), "server", tags, SERVER_GAUGES
+        )
+        self.max_per_second = max(1, math.ceil(config.max_qps / config.workers))
+        self.second_requests = 0
+        self.now_s = int(time.time())
+        self.shake_rate = SteadyRate(0, 0, 0.0)
+        self.send_rate = SteadyRate(0, 0, 0.0)
+        self.send_range = (0, 2**32 - 1)
+        self._next_shake_id = p.SHAKE_PACKET_ID_BASE + index
+        self._next_send_id = p.SEND_PACKET_ID_BASE + index
+        self._generator_timer: asyncio.TimerHandle | None = None
+        self._server: asyncio.AbstractServer | None = None
+        self._handlers = {
+            p.Login: self.on_login,
+            p.Shake: self.on_shake,
+            p.Claim: self.on_claim,
+        }
+
+    # ---- lifecycle (WorkerBody) ----
+    async def start(self) -> dict[str, Any]:
+        loop = asyncio.get_running_loop()
+        sock = listening_socket(self.config.listen_host, self.config.port, self.config.backlog)
+        self._server = await loop.create_server(
+            lambda: ServerConnection(self), sock=sock, backlog=self.config.backlog
+        )
+        return {"port": sock.getsockname()[1], "pid": os.getpid()}
+
+    def on_command(self, command: tuple[Any, ...]) -> None:
+        kind = command[0]
+        now = time.time()
+        if kind == "shake":
+            _, qps, total = command
+            self.shake_rate = SteadyRate(qps, total, now)
+        elif kind == "send":
+            _, qps, total, low, high = command
+            self.send_rate = SteadyRate(qps, total, now)
+            self.send_range = (low, high)
+        elif kind == "phase":
+            self.emitter.tags["phase"] = command[1]
+            return
+        else:
+            log.error("unknown command %r", command)
+            return
+        self._ensure_generator_running()
+
+    def tick(self, second: int) -> dict[str, Any]:
+        self.now_s = second + 1
+        self.second_requests = 0
+        self.ledger.flush()
+        totals = self.counters.as_dict()
+        self.emitter.emit(second, totals)
+        return {
+            "counters": totals,
+            "gauges": {
+                "queued": len(self.sets),
+                "open_sent": len(self.book.open),
+                "shake_released": self.shake_rate.released,
+                "shake_total": self.shake_rate.total,
+                "send_released": self.send_rate.released,
+                "send_total": self.send_rate.total,
+            },
+            "phase": self.emitter.tags["phase"],
+        }
+
+    async def drain(self) -> None:
+        """Stop accepting, stop the generators, close connections, then close the ledger
+        with a snapshot of what is still queued."""
+        if self._server is not None:
+            self._server.close()
+        if self._generator_timer is not None:
+            self._generator_timer.cancel()
+        for connection in list(self.online.connections.values()):
+            connection.close()
+        await asyncio.sleep(0.2)  # let close() flush what is buffered
+        self.ledger.still_queued(self.sets.queued())
+        self.ledger.close()
+
+    # ---- frames ----
+    def handle(self, connection: ServerConnection, frame: p.Frame) -> None:
+        handler = self._handlers.get(type(frame))
+        if handler is None:
+            raise p.ProtocolError("unexpected_cmd", f"{type(frame).__name__} is server-to-client")
+        handler(connection, frame)
+
+    def on_login(self, connection: ServerConnection, frame: p.Login) -> None:
+        if connection.user_id is not None:
+            raise p.ProtocolError("login_twice", f"user {connection.user_id} logged in again")
+        connection.user_id = frame.user_id
+        replaced = self.online.add(frame.user_id, connection)
+        if replaced is not None:
+            replaced.user_id = None  # its disconnect must not log the new one out
+            replaced.abort()
+        self.counters.logins += 1
+        connection.write(p.encode_login_ok(frame.user_id, self.now_s))
+
+    def on_shake(self, connection: ServerConnection, frame: p.Shake) -> None:
+        counters = self.counters
+        user = connection.user_id
+        counters.requests += 1
+        self.second_requests += 1
+        if self.second_requests > self.max_per_second:
+            counters.overload += 1
+            reply = p.encode_shake_result(user, p.RESULT_OVERLOAD, 0, 0, self.now_s)
+        else:
+            packet = self.sets.take(user)
+            if packet is None:
+                counters.none += 1
+                reply = p.encode_shake_result(user, p.RESULT_NONE, 0, 0, self.now_s)
+            else:
+                packet_id, amount = packet
+                counters.won += 1
+                counters.won_amount += amount
+                self.ledger.won(packet_id, user, amount)
+                reply = p.encode_shake_result(user, p.RESULT_WON, packet_id, amount, self.now_s)
+        connection.write(reply)
+        counters.responses += 1
+
+    def on_claim(self, connection: ServerConnection, frame: p.Claim) -> None:
+        user = connection.user_id
+        # A claim on someone else's behalf is a stranger's claim: it gets 0.
+        on_own_behalf = frame.user_id in (0, user)
+        amount = self.book.claim(frame.packet_id, user) if on_own_behalf else 0
+        if amount:
+            self.counters.claims += 1
+            self.counters.claimed_amount += amount
+            self.ledger.claimed(frame.packet_id, user, amount)
+        else:
+            self.counters.claims_rejected += 1
+        connection.write(p.encode_claim_result(frame.packet_id, amount, self.now_s))
+
+    def protocol_error(self, connection: ServerConnection, error: p.ProtocolError) -> None:
+        self.counters.protocol_errors += 1
+        log.debug("closing connection of user %s: %s", connection.user_id, error)
+        connection.abort()
+
+    def disconnected(self, connection: ServerConnection) -> None:
+        self.counters.connections -= 1
+        if connection.user_id is not None:
+            self.online.remove(connection.user_id, connection)
+
+    # ---- generators ----
+    def _ensure_generator_running(self) -> None:
+        if self._generator_timer is None:
+            self._generator_timer = asyncio.get_running_loop().call_soon(self._generate)
+
+    def _generate(self) -> None:
+        now = time.time()
+        for _ in range(self.shake_rate.due(now)):
+            self._generate_shake_packet()
+        due_sends = self.send_rate.due(now)
+        for sent in range(due_sends):
+            if not self._send_packet():
+                self.send_rate.released -= due_sends - sent  # retry once users are online
+                break
+        active = not (self.shake_rate.done and self.send_rate.done)
+        self._generator_timer = (
+            asyncio.get_running_loop().call_later(GENERATOR_INTERVAL, self._generate)
+            if active else None
+        )
+
+    def _generate_shake_packet(self) -> None:
+        packet_id = self._next_shake_id
+        self._next_shake_id += self.config.workers
+        amount = self.rng.randint(self.config.shake_amount.low, self.config.shake_amount.high)
+        self.sets.feed(packet_id, amount)
+        self.ledger.generated(packet_id, amount)
+        self.counters.generated += 1
+        self.counters.generated_amount += amount
+
+    def _send_packet(self) -> bool:
+        low, high = self.send_range
+        recipients = self.online.draw(p.RECIPIENTS_PER_PACKET, low, high, self.rng)
+        if recipients is None:
+            return False
+        packet_id = self._next_send_id
+        self._next_send_id += self.config.workers
+        amount = self.rng.randint(self.config.send_amount.low, self.config.send_amount.high)
+        shares = split_amount(amount, len(recipients), self.rng)
+        self.book.add(packet_id, SentPacket(amount, recipients, shares))
+        self.ledger.sent(packet_id, amount, recipients, shares)
+        notice = p.encode_send_notice(packet_id, amount, tuple(recipients), self.now_s)
+        for user in recipients:
+            self.online.connections[user].write(notice)
+        self.counters.sent_packets += 1
+        self.counters.sent_amount += amount
+        return True
+
+
+def worker_main(config: ServerConfig, index: int, conn: Connection) -> None:
+    """Entry point of a spawned server worker process."""
+    raise SystemExit(WorkerRuntime(ServerWorker(config, index), conn).run())
