@@ -8,7 +8,7 @@ All amounts are integer cents. A ledger is a text file of tab-separated records:
     Q  packet_id amount               still queued at a clean shutdown
     S  packet_id amount users shares  a packet was sent to 3 users (comma lists)
     C  packet_id user amount          a recipient claimed its share
-    E  clean                          the writer shut down cleanly
+    E  clean                          clean shutdown: the Q records above are complete
 """
 
 from __future__ import annotations
@@ -181,7 +181,10 @@ def _apply(state: _LedgerState, where: str, fields: list[str]) -> None:
         if user in packet.claimed_by:
             state.problems.append(f"{where}: user {user} claimed packet {pid:#x} twice")
         packet.claimed_by[user] = amount
-    elif kind != "E":
+    elif kind == "E":
+        if state.queue_snapshot is None:  # a clean close with no Q records: nothing queued
+            state.queue_snapshot = {}
+    else:
         raise ValueError(f"unknown record {kind!r}")
 
 

@@ -64,6 +64,7 @@ class WorkerRuntime:
         self._stop = asyncio.Event()
         loop.add_signal_handler(signal.SIGTERM, self._stop.set)
         info = await self._body.start()
+        self._report("status", self._body.tick(math.floor(time.time()) - 1))  # zeros, at once
         self._report("ready", info)
         loop.add_reader(self._conn.fileno(), self._on_pipe)
         self._schedule_tick()

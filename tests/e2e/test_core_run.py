@@ -1,0 +1,99 @@
+"""The issue's end-to-end scenario, with exact assertions on real processes."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from hongbao.metrics.pointfile import read_points
+from hongbao.money import ledger_files, reconcile
+from tests.e2e.nodes import NodeProcess, start_client, start_server, wait_for
+
+USERS = 4000
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """2 server workers, 2 client workers, 4,000 users; 1,000 QPS for 5 s, 500 shake
+    packets at 200/s, 100 sent packets at 50/s; then both nodes drain on SIGTERM."""
+    run_dir = tmp_path_factory.mktemp("run")
+    server = start_server(run_dir, 2)
+    client: NodeProcess | None = None
+    try:
+        client = start_client(run_dir, server, USERS, 2)
+        wait_for(lambda: client.counters()["logins"] == USERS, 60, "every user logged in")
+        server.get("/shake", qps=200, total=500)
+        server.get("/send", qps=50, total=100, min_uid=0, max_uid=USERS - 1)
+        client.get("/qps", qps=1000)
+        time.sleep(5)
+        wait_for(lambda: server.status()["queued"] == 0
+                 and server.counters()["generated"] == 500, 20, "every shake packet won")
+        client.get("/qps", qps=0)
+        wait_for(lambda: client.counters()["claims"] == 300, 20, "every share claimed")
+        time.sleep(1.5)  # two ticks: the last responses are counted on both sides
+        result = {"server": server.counters(), "client": client.counters(),
+                  "server_status": server.status(), "run_dir": run_dir}
+    finally:
+        codes = [client.stop() if client else None, server.stop()]
+    result["exit_codes"] = codes
+    return result
+
+
+def test_every_user_is_logged_in(finished_run: dict) -> None:
+    assert finished_run["server"]["logins"] == USERS
+    assert finished_run["client"]["logins"] == USERS
+    assert finished_run["client"]["connect_errors"] == 0
+
+
+def test_server_requests_equal_client_responses(finished_run: dict) -> None:
+    server, client = finished_run["server"], finished_run["client"]
+    assert server["requests"] == client["responses"] == client["requests"]
+    assert server["requests"] >= 5000
+    assert client["timeouts"] == 0
+
+
+def test_won_packets_equal_generated_packets(finished_run: dict) -> None:
+    server, client = finished_run["server"], finished_run["client"]
+    assert server["won"] == server["generated"] == client["won"] == 500
+    assert server["won_amount"] == server["generated_amount"] == client["won_amount"]
+
+
+def test_claims_equal_three_per_sent_packet(finished_run: dict) -> None:
+    server, client = finished_run["server"], finished_run["client"]
+    assert server["sent_packets"] == 100
+    assert server["claims"] == client["claims"] == 3 * server["sent_packets"]
+    assert server["claims_rejected"] == 0
+
+
+def test_claimed_amounts_sum_exactly_to_sent_amount(finished_run: dict) -> None:
+    server, client = finished_run["server"], finished_run["client"]
+    assert server["claimed_amount"] == client["claimed_amount"] == server["sent_amount"]
+
+
+def test_nodes_drain_and_exit_zero_on_sigterm(finished_run: dict) -> None:
+    assert finished_run["exit_codes"] == [0, 0]
+
+
+def test_ledger_reconciles_to_the_counters(finished_run: dict) -> None:
+    balance = reconcile(ledger_files(finished_run["run_dir"]))
+    server = finished_run["server"]
+    assert balance.ok, balance.problems
+    assert balance.generated_amount == balance.won_amount + balance.queued_amount
+    assert (balance.won, balance.won_amount) == (server["won"], server["won_amount"])
+    assert balance.claimed_amount == balance.sent_amount == server["sent_amount"]
+    assert balance.fully_claimed == 100
+
+
+def test_per_second_points_add_up_to_the_totals(finished_run: dict) -> None:
+    run_dir: Path = finished_run["run_dir"]
+    for role in ("server", "client"):
+        points = [pt for path in (run_dir / "metrics").glob(f"{role}-*.lp")
+                  for pt in read_points(path)]
+        assert sum(pt.fields["requests"] for pt in points) == finished_run[role]["requests"]
+        per_worker_seconds: dict[str, list[int]] = {}
+        for pt in points:
+            per_worker_seconds.setdefault(pt.tags["worker"], []).append(pt.time)
+        for seconds in per_worker_seconds.values():
+            assert seconds == list(range(seconds[0], seconds[-1] + 1)), "a second is missing"

@@ -1,0 +1,81 @@
+"""The pacing rule of DESIGN §4: exactly Q senders a second, each user once a period."""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from hongbao.pacing import Pacer, SteadyRate, split_count
+
+
+def test_whole_period_sends_exactly_q_every_second_and_each_user_once_per_period() -> None:
+    pacer = Pacer(users=1000, qps=50)
+    assert pacer.period == 20
+    for start in (0, 1_700_000_000):
+        seen: Counter[int] = Counter()
+        for t in range(start, start + 20):
+            senders = pacer.senders(t)
+            assert len(senders) == 50
+            assert len(set(senders)) == 50
+            seen.update(senders)
+        assert set(seen) == set(range(1000))
+        assert set(seen.values()) == {1}
+
+
+def test_whole_period_is_the_famous_modulo_rule() -> None:
+    pacer = Pacer(users=1_000_000, qps=50_000)
+    for t in (0, 7, 1_700_000_013):
+        assert all(u % 20 == t % 20 for u in pacer.senders(t)[:1000])
+        assert pacer.sends_in(t % 20, t)
+        assert not pacer.sends_in(t % 20 + 1, t)
+
+
+@pytest.mark.parametrize(("users", "qps"), [(1000, 30), (1000, 300), (997, 50), (10, 3)])
+def test_non_whole_period_sends_exactly_q_and_spreads_users_evenly(users: int, qps: int) -> None:
+    pacer = Pacer(users, qps)
+    cycle = users // math.gcd(users, qps)  # seconds until the window returns to its start
+    seen: Counter[int] = Counter()
+    for t in range(cycle):
+        senders = pacer.senders(t)
+        assert len(senders) == qps
+        assert len(set(senders)) == qps
+        seen.update(senders)
+    assert set(seen) == set(range(users))
+    assert set(seen.values()) == {qps // math.gcd(users, qps)}
+
+
+@given(st.integers(1, 400), st.integers(1, 450), st.integers(0, 10**9))
+def test_sends_in_agrees_with_senders(users: int, qps: int, t: int) -> None:
+    pacer = Pacer(users, qps)
+    senders = set(pacer.senders(t))
+    assert senders == {u for u in range(users) if pacer.sends_in(u, t)}
+    assert len(senders) == min(users, qps)
+
+
+def test_perm_spreads_neighbouring_ids() -> None:
+    pacer = Pacer(1000, 30)
+    gaps = [abs(pacer.perm(u + 1) - pacer.perm(u)) for u in range(999)]
+    assert min(gaps) > 100
+
+
+def test_zero_rate_sends_nothing() -> None:
+    assert Pacer(1000, 0).senders(5) == []
+
+
+def test_split_count_sums_and_balances() -> None:
+    assert split_count(10, 3) == [4, 3, 3]
+    assert sum(split_count(60_000, 17)) == 60_000
+
+
+def test_steady_rate_releases_evenly_and_stops_at_total() -> None:
+    rate = SteadyRate(rate=200, total=500, started_at=100.0)
+    assert rate.due(100.0) == 1
+    assert rate.due(100.5) == 100
+    assert rate.due(101.0) == 100
+    assert rate.due(200.0) == 299
+    assert rate.done
+    assert rate.due(300.0) == 0
