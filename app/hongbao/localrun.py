@@ -14,13 +14,19 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hongbao.money import format_balance, ledger_files, reconcile
+from rich.console import Console
+
+from hongbao.money import ledger_files, reconcile
 from hongbao.pacing import split_count
 from hongbao.phases import mark_phase
+from hongbao.report.build import write_report
+from hongbao.report.console import print_summary
+from hongbao.report.series import build_series
+from hongbao.report.sources import points_from_run_dir, run_metadata
 from hongbao.runs import resolve_run_dir, resolve_run_id
 
 log = logging.getLogger(__name__)
@@ -97,7 +103,6 @@ class Started:
 class LocalRun:
     plan: LocalRunPlan
     nodes: list[Started] = field(default_factory=list)
-    phase_totals: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def server(self) -> Started:
@@ -180,7 +185,6 @@ class LocalRun:
 
     def run_phase(self, name: str, qps: int, seconds: float, until: Any = None) -> None:
         plan = self.plan
-        before = self.snapshot()
         mark_phase(plan.run_dir, plan.run_id, name, "start", "controller", qps)
         self.set_phase(name, qps)
         if name != "phase1":
@@ -188,9 +192,8 @@ class LocalRun:
             control_get(self.server.control, "/shake", qps=plan.shake_rate, total=total)
             control_get(self.server.control, "/send", qps=plan.send_rate,
                         total=int(plan.send_rate * seconds), min_uid=0, max_uid=plan.users - 1)
-        after = self.watch(name, seconds, until)
+        self.watch(name, seconds, until)
         mark_phase(plan.run_dir, plan.run_id, name, "end", "controller", qps)
-        self.phase_totals[name] = {"before": before, "after": after, "target_qps": qps}
 
     def stop(self) -> list[int]:
         """SIGTERM the clients, then the server (only processes we started)."""
@@ -223,24 +226,21 @@ def print_line(phase: str, elapsed: float, before: dict, after: dict) -> None:
     )
 
 
-def print_summary(run: LocalRun) -> None:
-    print("\nphase     seconds  target qps  client req/s  server req/s  won   claims")
-    for name, totals in run.phase_totals.items():
-        before, after = totals["before"], totals["after"]
-        span = max(after["at"] - before["at"], 1e-6)
-        requests_c = after["client"]["requests"] - before["client"]["requests"]
-        requests_s = after["server"]["requests"] - before["server"]["requests"]
-        won = after["server"]["won"] - before["server"]["won"]
-        claims = after["server"]["claims"] - before["server"]["claims"]
-        print(f"{name:<9} {span:7.1f}  {totals['target_qps']:>10}  {requests_c / span:12.0f}"
-              f"  {requests_s / span:12.0f}  {won:<5} {claims}")
+def write_run_metadata(plan: LocalRunPlan) -> None:
+    """run.json: what the report shows as the run's configuration."""
+    config = {k: str(v) if isinstance(v, Path) else v for k, v in asdict(plan).items()}
+    meta = {"driver": "hongbao local-run", "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            "config": config}
+    (plan.run_dir / "run.json").write_text(json.dumps(meta, indent=1))
 
 
 def run_local(plan: LocalRunPlan) -> int:
     print(f"run {plan.run_id}: {plan.users} users on {plan.clients} client nodes, "
           f"server with {plan.server_workers} workers; run directory {plan.run_dir}")
     run = LocalRun(plan)
+    write_run_metadata(plan)
     codes: list[int] = []
+    final: dict[str, Any] = {}
     try:
         run.start()
         users = plan.users
@@ -254,16 +254,20 @@ def run_local(plan: LocalRunPlan) -> int:
         final = run.snapshot()
     finally:
         codes = run.stop()
-    print_summary(run)
+    if not final:
+        return 1
     balance = reconcile(ledger_files(plan.run_dir))
-    print("\nmoney balance (from the ledgers):")
-    print(format_balance(balance))
+    report = write_report(build_series(points_from_run_dir(plan.run_dir), plan.run_id),
+                          plan.run_dir / "report", balance, run_metadata(plan.run_dir))
+    console = Console(width=max(120, Console().width))
+    print_summary(console, report.phases, report.balance, report.projection)
     agree = (final["server"]["requests"] == final["client"]["responses"]
              and final["server"]["claimed_amount"] == final["client"]["claimed_amount"])
-    print(f"counters: server requests {final['server']['requests']}, client responses "
-          f"{final['client']['responses']}; claimed {final['server']['claimed_amount']} "
-          f"(server) vs {final['client']['claimed_amount']} (client): "
-          f"{'OK' if agree else 'MISMATCH'}")
-    print(f"processes exited with {codes}; run directory: {plan.run_dir}")
-    return 0 if balance.ok and agree and not any(codes) else 1
-
+    console.print(
+        f"counters: server requests {final['server']['requests']:,} = client responses "
+        f"{final['client']['responses']:,}; claimed {final['server']['claimed_amount']:,} "
+        f"(server) = {final['client']['claimed_amount']:,} (client): "
+        f"{'OK' if agree else 'MISMATCH'}")
+    console.print(f"processes exited with {codes}")
+    console.print(f"report: {report.html}")
+    return 0 if report.balance.ok and agree and not any(codes) else 1

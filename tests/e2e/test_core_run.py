@@ -9,6 +9,10 @@ import pytest
 
 from hongbao.metrics.pointfile import read_points
 from hongbao.money import ledger_files, reconcile
+from hongbao.phases import mark_phase
+from hongbao.report.build import CHART_TITLES, write_report
+from hongbao.report.series import build_series
+from hongbao.report.sources import points_from_run_dir
 from tests.e2e.nodes import NodeProcess, start_client, start_server, wait_for
 
 USERS = 4000
@@ -24,6 +28,7 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     try:
         client = start_client(run_dir, server, USERS, 2)
         wait_for(lambda: client.counters()["logins"] == USERS, 60, "every user logged in")
+        mark_phase(run_dir, "test-run", "phase2", "start", "controller", 1000)
         server.get("/shake", qps=200, total=500)
         server.get("/send", qps=50, total=100, min_uid=0, max_uid=USERS - 1)
         client.get("/qps", qps=1000)
@@ -31,6 +36,7 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         wait_for(lambda: server.status()["queued"] == 0
                  and server.counters()["generated"] == 500, 20, "every shake packet won")
         client.get("/qps", qps=0)
+        mark_phase(run_dir, "test-run", "phase2", "end", "controller", 1000)
         wait_for(lambda: client.counters()["claims"] == 300, 20, "every share claimed")
         time.sleep(1.5)  # two ticks: the last responses are counted on both sides
         result = {"server": server.counters(), "client": client.counters(),
@@ -97,3 +103,17 @@ def test_per_second_points_add_up_to_the_totals(finished_run: dict) -> None:
             per_worker_seconds.setdefault(pt.tags["worker"], []).append(pt.time)
         for seconds in per_worker_seconds.values():
             assert seconds == list(range(seconds[0], seconds[-1] + 1)), "a second is missing"
+
+
+def test_report_has_every_chart_and_a_balanced_ledger(finished_run: dict) -> None:
+    run_dir: Path = finished_run["run_dir"]
+    series = build_series(points_from_run_dir(run_dir), "test-run")
+    report = write_report(series, run_dir / "report", reconcile(ledger_files(run_dir)), {})
+    assert report.balance.ok and report.balance.source == "ledger"
+    for name, _title in CHART_TITLES:
+        assert report.charts[name].stat().st_size > 10_000
+    assert {"balance", "projection"} <= set(report.charts)
+    assert [row.name for row in report.phases] == ["phase2"]
+    assert report.phases[0].won == 500
+    html = report.html.read_text()
+    assert "MISMATCH" not in html and html.count("<img") == len(report.charts)

@@ -1,0 +1,46 @@
+"""The report's tables for a terminal (rich)."""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.table import Table
+
+from hongbao.report.tables import MoneyBalance, PhaseRow, Projection
+
+
+def phase_table(rows: list[PhaseRow]) -> Table:
+    table = Table(title="phases", title_justify="left")
+    for heading in ("phase", "s", "target", "client qps", "server qps", "loss",
+                    "p50 ms", "p99 ms", "p99 worst", "won", "claims"):
+        table.add_column(heading, justify="left" if heading == "phase" else "right")
+    for r in rows:
+        table.add_row(r.name, str(r.seconds), f"{r.target_qps:,}", f"{r.client_mean_qps:,.0f}",
+                      f"{r.server_mean_qps:,.0f}", f"{r.loss_pct:.3f}%", f"{r.p50_ms:.2f}",
+                      f"{r.p99_ms:.2f}", f"{r.p99_worst_ms:.2f}", f"{r.won:,}", f"{r.claims:,}")
+    return table
+
+
+def balance_lines(balance: MoneyBalance) -> list[str]:
+    def mark(ok: bool) -> str:
+        return "[green]OK[/green]" if ok else "[bold red]MISMATCH[/bold red]"
+
+    return [
+        f"shake: generated {balance.generated_amount:,} = won {balance.won_amount:,} + queued "
+        f"{balance.queued_amount:,} cents  {mark(balance.shake_ok)}",
+        f"sent:  {balance.sent_amount:,} = claimed {balance.claimed_amount:,} + unclaimed "
+        f"{balance.unclaimed_amount:,} cents  {mark(balance.send_ok)}",
+        *(f"[red]- {p}[/red]" for p in balance.problems),
+    ]
+
+
+def print_summary(console: Console, rows: list[PhaseRow], balance: MoneyBalance,
+                  projected: Projection | None) -> None:
+    console.print(phase_table(rows))
+    console.print(f"money balance (from the {balance.source}):")
+    for line in balance_lines(balance):
+        console.print("  " + line)
+    if projected is not None:
+        console.print(
+            f"10-billion projection: {projected.per_server_qps:,.0f} QPS per server -> "
+            f"{projected.seconds_on_600 / 60:,.1f} min on 600 servers; "
+            f"{projected.servers_for_7_minutes:,} servers for 7 minutes")
