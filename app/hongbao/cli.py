@@ -195,9 +195,11 @@ def build_parser() -> argparse.ArgumentParser:
     workers.add_argument("--fd-limit", type=int, help="default: this process's limit")
     workers.set_defaults(func=_workers)
 
+    from hongbao.monitor import register as register_monitor
     from hongbao.report.commands import register as register_report
 
     register_report(commands)
+    register_monitor(commands)
 
     local = commands.add_parser("local-run", help="phases 1-3 on this machine, small scale")
     from hongbao.localrun import add_local_run_flags

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import json
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
+from hongbao.metrics.influx_query import query_points, run_query
 from hongbao.metrics.lineprotocol import Point
 from hongbao.metrics.pointfile import run_points
 
@@ -22,27 +20,9 @@ def points_from_run_dir(run_dir: Path) -> Iterator[Point]:
 
 
 def points_from_influx(url: str, database: str, run_id: str) -> Iterator[Point]:
-    """Every point of one run, read back with ``SELECT * ... GROUP BY *`` (tags kept)."""
+    """Every point of one run, read back from InfluxDB 1.x."""
     for measurement in MEASUREMENTS:
-        query = (f'SELECT * FROM "{measurement}" WHERE "run_id" = \'{run_id}\' GROUP BY *')
-        address = f"{url.rstrip('/')}/query?" + urllib.parse.urlencode(
-            {"db": database, "q": query, "epoch": "s"})
-        try:
-            with urllib.request.urlopen(address, timeout=30) as response:
-                body = json.load(response)
-        except (urllib.error.URLError, OSError) as error:
-            raise ValueError(f"cannot read run {run_id} from InfluxDB at {url}: {error}") from None
-        for result in body.get("results", []):
-            if "error" in result:
-                raise ValueError(f"InfluxDB rejected {query!r}: {result['error']}")
-            for series in result.get("series", []):
-                columns = series["columns"]
-                tags = series.get("tags", {})
-                for row in series["values"]:
-                    values = dict(zip(columns, row, strict=True))
-                    time = int(values.pop("time"))
-                    fields = {k: v for k, v in values.items() if v is not None}
-                    yield Point(series["name"], dict(tags), fields, time)
+        yield from query_points(url, database, run_query(measurement, run_id))
 
 
 def run_metadata(run_dir: Path | None) -> dict[str, object]:
