@@ -197,9 +197,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from hongbao.monitor import register as register_monitor
     from hongbao.report.commands import register as register_report
+    from hongbao.supervise import register as register_supervise
 
     register_report(commands)
     register_monitor(commands)
+    register_supervise(commands)
 
     local = commands.add_parser("local-run", help="phases 1-3 on this machine, small scale")
     from hongbao.localrun import add_local_run_flags

@@ -1,0 +1,152 @@
+"""``hongbao supervise``: run a node as a supervised daemon with a pid file, where there
+is no systemd (the local lab). Starting twice is a no-op, a crash is restarted with
+backoff, SIGTERM is passed on so the node drains, and ``stop`` waits for the drain."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+RESTART_BACKOFF_FIRST = 1.0
+RESTART_BACKOFF_MAX = 30.0
+EXIT_NOT_RUNNING = 3  # like LSB 'status': program is not running
+
+
+def running_pid(pid_file: Path) -> int | None:
+    """The supervisor's pid if the pid file names a live supervisor, else None."""
+    try:
+        pid = int(pid_file.read_text().split()[0])
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if b"supervise" in cmdline else None
+
+
+def _supervise(command: list[str], pid_file: Path, restart_limit: int) -> int:
+    """Runs in the daemon: keep ``command`` running until SIGTERM."""
+    stopping = False
+    child: subprocess.Popen[bytes] | None = None
+
+    def on_term(_signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        if child is not None and child.poll() is None:
+            child.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, on_term)
+    signal.signal(signal.SIGINT, on_term)
+    restarts = 0
+    code = 0
+    try:
+        while True:
+            started = time.monotonic()
+            child = subprocess.Popen(command)
+            print(f"supervise: started pid {child.pid}: {' '.join(command)}", flush=True)
+            code = child.wait()
+            if stopping:
+                print(f"supervise: stopped, exit code {code}", flush=True)
+                return code
+            if time.monotonic() - started > 60:
+                restarts = 0  # it ran a good while: start counting afresh
+            restarts += 1
+            if restarts > restart_limit:
+                print(f"supervise: exited with {code}; gave up after {restart_limit} restarts",
+                      flush=True)
+                return code or 1
+            delay = min(RESTART_BACKOFF_MAX, RESTART_BACKOFF_FIRST * 2 ** (restarts - 1))
+            print(f"supervise: exited with {code}; restart {restarts} in {delay:.0f} s",
+                  flush=True)
+            time.sleep(delay)
+    finally:
+        pid_file.unlink(missing_ok=True)
+
+
+def start(command: list[str], pid_file: Path, log_file: Path, restart_limit: int) -> int:
+    pid = running_pid(pid_file)
+    if pid is not None:
+        print(f"already running (pid {pid})")
+        return 0
+    if not command:
+        raise SystemExit("hongbao supervise start: give the command after '--'")
+    pid_file.parent.mkdir(parents=True, exist_ok=True)
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    if os.fork():  # the caller waits for the daemon's pid file, then reports
+        return _await_pid_file(pid_file, log_file)
+    os.setsid()
+    if os.fork():
+        os._exit(0)
+    log = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    pid_file.write_text(f"{os.getpid()}\n")
+    os._exit(_supervise(command, pid_file, restart_limit))
+
+
+def _await_pid_file(pid_file: Path, log_file: Path, timeout: float = 10) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        pid = running_pid(pid_file)
+        if pid is not None:
+            print(f"started (pid {pid}), log {log_file}")
+            return 0
+        time.sleep(0.05)
+    print(f"the daemon did not write {pid_file} within {timeout:.0f} s; see {log_file}",
+          file=sys.stderr)
+    return 1
+
+
+def stop(pid_file: Path, timeout: float) -> int:
+    pid = running_pid(pid_file)
+    if pid is None:
+        print("not running")
+        return 0
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if Path(f"/proc/{pid}").exists():
+        os.killpg(os.getpgid(pid), signal.SIGKILL)
+        print(f"killed (pid {pid}) after {timeout:.0f} s without draining", file=sys.stderr)
+        pid_file.unlink(missing_ok=True)
+        return 1
+    print(f"stopped (pid {pid})")
+    return 0
+
+
+def status(pid_file: Path) -> int:
+    pid = running_pid(pid_file)
+    print(f"running (pid {pid})" if pid else "not running")
+    return 0 if pid else EXIT_NOT_RUNNING
+
+
+def _start(args: argparse.Namespace) -> int:
+    command = args.command[1:] if args.command[:1] == ["--"] else args.command
+    return start(command, args.pid_file, args.log_file, args.restart_limit)
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("supervise", help="run a node as a daemon with a pid file")
+    actions = parser.add_subparsers(dest="action", required=True)
+    pid = argparse.ArgumentParser(add_help=False)
+    pid.add_argument("--pid-file", type=Path, required=True)
+
+    starting = actions.add_parser("start", parents=[pid], help="start unless running")
+    starting.add_argument("--log-file", type=Path, default=Path("/dev/null"))
+    starting.add_argument("--restart-limit", type=int, default=5,
+                          help="restarts in a row before giving up")
+    starting.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND ARGS...")
+    starting.set_defaults(func=_start)
+
+    stopping = actions.add_parser("stop", parents=[pid], help="SIGTERM and wait for the drain")
+    stopping.add_argument("--timeout", type=float, default=60, help="seconds to wait")
+    stopping.set_defaults(func=lambda args: stop(args.pid_file, args.timeout))
+
+    checking = actions.add_parser("status", parents=[pid], help="exit 0 if running, else 3")
+    checking.set_defaults(func=lambda args: status(args.pid_file))

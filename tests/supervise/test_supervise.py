@@ -1,0 +1,46 @@
+"""The lab's stand-in for systemd: idempotent start, restart on crash, draining stop."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HONGBAO = [sys.executable, "-m", "hongbao.cli", "supervise"]
+
+
+def supervise(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*HONGBAO, *args], capture_output=True, text=True, timeout=90)
+
+
+def test_start_twice_runs_one_daemon_and_stop_lets_it_finish(tmp_path: Path) -> None:
+    pid_file, marker = tmp_path / "d.pid", tmp_path / "terminated"
+    program = ("import signal, sys, time, pathlib\n"
+               f"signal.signal(signal.SIGTERM, lambda *a: (pathlib.Path({str(marker)!r})"
+               ".write_text('drained'), sys.exit(0)))\n"
+               "time.sleep(120)\n")
+    first = supervise("start", "--pid-file", str(pid_file), "--log-file",
+                      str(tmp_path / "d.log"), "--", sys.executable, "-c", program)
+    assert first.returncode == 0 and "started (pid" in first.stdout
+    second = supervise("start", "--pid-file", str(pid_file), "--", "false")
+    assert "already running" in second.stdout
+    assert supervise("status", "--pid-file", str(pid_file)).returncode == 0
+    time.sleep(0.5)
+    stopped = supervise("stop", "--pid-file", str(pid_file), "--timeout", "20")
+    assert stopped.returncode == 0 and "stopped" in stopped.stdout
+    assert marker.read_text() == "drained"
+    assert not pid_file.exists()
+    assert supervise("status", "--pid-file", str(pid_file)).returncode == 3
+
+
+def test_a_crashing_program_is_restarted_then_given_up_on(tmp_path: Path) -> None:
+    pid_file, starts = tmp_path / "c.pid", tmp_path / "starts"
+    program = f"open({str(starts)!r}, 'a').write('x'); raise SystemExit(1)"
+    supervise("start", "--pid-file", str(pid_file), "--log-file", str(tmp_path / "c.log"),
+              "--restart-limit", "2", "--", sys.executable, "-c", program)
+    deadline = time.monotonic() + 20
+    while pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert starts.read_text() == "xxx"  # the first start and two restarts
+    assert "gave up after 2 restarts" in (tmp_path / "c.log").read_text()
