@@ -196,12 +196,16 @@ def build_parser() -> argparse.ArgumentParser:
     workers.set_defaults(func=_workers)
 
     from hongbao.monitor import register as register_monitor
+    from hongbao.phases import register as register_phase
+    from hongbao.plan import register as register_plan
     from hongbao.report.commands import register as register_report
     from hongbao.supervise import register as register_supervise
 
     register_report(commands)
     register_monitor(commands)
     register_supervise(commands)
+    register_plan(commands)
+    register_phase(commands)
 
     local = commands.add_parser("local-run", help="phases 1-3 on this machine, small scale")
     from hongbao.localrun import add_local_run_flags

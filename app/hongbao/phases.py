@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import time
 from pathlib import Path
 
@@ -26,3 +27,29 @@ def mark_phase(run_dir: Path, run_id: str, phase: str, event: str, host: str,
     sink.write([point])
     sink.close()
     return point
+
+
+def _mark(args: argparse.Namespace) -> int:
+    from hongbao.runs import resolve_run_dir, resolve_run_id
+
+    run_id = resolve_run_id(args.run_id)
+    try:
+        point = mark_phase(resolve_run_dir(args.run_dir, run_id), run_id, args.name, args.event,
+                           args.host_name, args.target_qps)
+    except ValueError as error:
+        raise SystemExit(f"hongbao phase mark: {error}") from None
+    print(f"phase {point.tags['phase']} {args.event} at {point.time}")
+    return 0
+
+
+def register(commands: argparse._SubParsersAction) -> None:
+    parser = commands.add_parser("phase", help="record phase boundaries")
+    actions = parser.add_subparsers(dest="phase_action", required=True)
+    mark = actions.add_parser("mark", help="append a phase start or end point")
+    mark.add_argument("--name", required=True, help="phase1, phase2, ...")
+    mark.add_argument("--event", required=True, choices=("start", "end"))
+    mark.add_argument("--target-qps", type=int, default=0)
+    mark.add_argument("--run-id")
+    mark.add_argument("--run-dir")
+    mark.add_argument("--host-name", default="controller", help="the 'host' tag")
+    mark.set_defaults(func=_mark)

@@ -8,14 +8,15 @@ from pathlib import Path
 
 from rich.console import Console
 
-from hongbao.money import ledger_files, reconcile
-from hongbao.report.build import write_report
-from hongbao.report.console import print_summary
-from hongbao.report.series import build_series
-from hongbao.report.sources import points_from_influx, points_from_run_dir, run_metadata
-
 
 def _report(args: argparse.Namespace) -> int:
+    # Imported here: matplotlib is slow to load, and every hongbao command builds the parser.
+    from hongbao.money import ledger_files, reconcile
+    from hongbao.report.build import write_report
+    from hongbao.report.console import print_summary
+    from hongbao.report.series import build_series
+    from hongbao.report.sources import points_from_influx, points_from_run_dir, run_metadata
+
     console = Console()
     run_dir: Path | None = args.run_dir
     try:

@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+import pytest
+
+from hongbao.plan import plan_clients, split_users
+
+
+def test_seed_topology_splits_a_million_as_16_by_60k_and_40k() -> None:
+    hosts = [f"client{i:02d}" for i in range(1, 18)]
+    users = split_users(1_000_000, hosts, {"client17": 2 / 3})
+    assert [users[h] for h in hosts] == [60_000] * 16 + [40_000]
+
+
+def test_split_is_exact_and_ranges_are_contiguous() -> None:
+    plan = plan_clients(100_003, ["a", "b", "c"], {}, fd_limit=20_000)
+    assert sum(share.users for share in plan.values()) == 100_003
+    assert [s.first_user for s in plan.values()] == [0, 33_335, 66_669]
+    assert plan["a"].workers == 2  # 33,335 users over 19,800 per worker
+    assert plan["a"].source_addresses_needed == 1
+
+
+def test_empty_clients_group_is_named() -> None:
+    with pytest.raises(ValueError, match="inventory group 'clients' is empty"):
+        split_users(10, [], {})
