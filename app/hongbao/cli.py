@@ -14,8 +14,8 @@ from pathlib import Path
 import uvloop
 
 from hongbao import __version__
+from hongbao.addresses import parse_address
 from hongbao.capacity import connections_per_worker, raise_soft_limit, workers_for
-from hongbao.controlapi import parse_address
 from hongbao.runs import resolve_run_dir, resolve_run_id
 from hongbao.workerloop import configure_logging
 

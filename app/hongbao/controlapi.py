@@ -59,11 +59,3 @@ async def serve(app: web.Application, host: str, port: int) -> web.AppRunner:
     await web.TCPSite(runner, host, port, reuse_address=True).start()
     return runner
 
-
-def parse_address(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
-    """'host:port' or ':port' or 'port' -> (host, port)."""
-    host, _, port = text.rpartition(":")
-    try:
-        return (host or default_host), int(port)
-    except ValueError:
-        raise ValueError(f"bad address {text!r}: expected host:port") from None
