@@ -21,6 +21,7 @@ class ClientShare:
     users: int
     workers: int
     source_addresses_needed: int
+    qps: dict[str, int]  # each named rate's share, in proportion to the users
 
 
 def split_users(total: int, hosts: list[str], weights: dict[str, float]) -> dict[str, int]:
@@ -43,32 +44,40 @@ def split_users(total: int, hosts: list[str], weights: dict[str, float]) -> dict
 
 
 def plan_clients(total: int, hosts: list[str], weights: dict[str, float],
-                 fd_limit: int) -> dict[str, ClientShare]:
+                 fd_limit: int, rates: dict[str, int] | None = None) -> dict[str, ClientShare]:
+    """Contiguous user ranges, worker counts, and each rate split exactly by users, so
+    every client paces its users with the same period."""
+    users = split_users(total, hosts, weights)
+    by_users = {h: float(n) for h, n in users.items() if n}
+    rate_shares = {name: split_users(rate, list(by_users), by_users) if by_users else {}
+                   for name, rate in (rates or {}).items()}
     shares = {}
     first = 0
-    for host, users in split_users(total, hosts, weights).items():
+    for host, count in users.items():
         shares[host] = ClientShare(
-            first_user=first, users=users, workers=workers_for(users, limit=fd_limit),
-            source_addresses_needed=-(-users // PORTS_PER_ADDRESS))
-        first += users
+            first_user=first, users=count, workers=workers_for(count, limit=fd_limit),
+            source_addresses_needed=-(-count // PORTS_PER_ADDRESS),
+            qps={name: split.get(host, 0) for name, split in rate_shares.items()})
+        first += count
     return shares
 
 
-def _parse_weights(items: list[str]) -> dict[str, float]:
-    weights = {}
+def _parse_pairs(items: list[str], flag: str) -> dict[str, float]:
+    pairs = {}
     for item in items:
-        host, _, value = item.partition("=")
+        key, _, value = item.partition("=")
         try:
-            weights[host] = float(value)
+            pairs[key] = float(value)
         except ValueError:
-            raise SystemExit(f"--weight {item!r}: expected HOST=NUMBER") from None
-    return weights
+            raise SystemExit(f"{flag} {item!r}: expected NAME=NUMBER") from None
+    return pairs
 
 
 def _plan_clients(args: argparse.Namespace) -> int:
     try:
-        plan = plan_clients(args.connections, args.host, _parse_weights(args.weight),
-                            args.fd_limit)
+        rates = {k: int(v) for k, v in _parse_pairs(args.qps, "--qps").items()}
+        plan = plan_clients(args.connections, args.host, _parse_pairs(args.weight, "--weight"),
+                            args.fd_limit, rates)
     except ValueError as error:
         raise SystemExit(f"hongbao plan clients: {error}") from None
     print(json.dumps({host: asdict(share) for host, share in plan.items()}, indent=1))
@@ -82,6 +91,8 @@ def register(commands: argparse._SubParsersAction) -> None:
     clients.add_argument("--connections", type=int, required=True, help="users in all")
     clients.add_argument("--host", action="append", default=[], help="client hosts, in order")
     clients.add_argument("--weight", action="append", default=[], help="HOST=WEIGHT")
+    clients.add_argument("--qps", action="append", default=[],
+                         help="NAME=QPS: split this rate among the clients by users")
     clients.add_argument("--fd-limit", type=int, required=True,
                          help="open-files limit on the client hosts")
     clients.set_defaults(func=_plan_clients)

@@ -22,3 +22,11 @@ def test_split_is_exact_and_ranges_are_contiguous() -> None:
 def test_empty_clients_group_is_named() -> None:
     with pytest.raises(ValueError, match="inventory group 'clients' is empty"):
         split_users(10, [], {})
+
+
+def test_rates_split_exactly_in_proportion_to_users() -> None:
+    hosts = [f"client{i:02d}" for i in range(1, 18)]
+    plan = plan_clients(1_000_000, hosts, {"client17": 2 / 3}, 1_100_000,
+                        {"phase2": 30_000, "phase3": 60_000})
+    assert sum(s.qps["phase2"] for s in plan.values()) == 30_000
+    assert plan["client01"].qps["phase3"] == 3600 and plan["client17"].qps["phase3"] == 2400
