@@ -195,6 +195,7 @@ def build_parser() -> argparse.ArgumentParser:
     workers.add_argument("--fd-limit", type=int, help="default: this process's limit")
     workers.set_defaults(func=_workers)
 
+    from hongbao.lab.commands import register as register_lab
     from hongbao.monitor import register as register_monitor
     from hongbao.phases import register as register_phase
     from hongbao.plan import register as register_plan
@@ -206,6 +207,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_supervise(commands)
     register_plan(commands)
     register_phase(commands)
+    register_lab(commands)
 
     local = commands.add_parser("local-run", help="phases 1-3 on this machine, small scale")
     from hongbao.localrun import add_local_run_flags
