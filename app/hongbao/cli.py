@@ -10,6 +10,7 @@ import socket
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import uvloop
 
@@ -18,6 +19,9 @@ from hongbao.addresses import parse_address
 from hongbao.capacity import connections_per_worker, raise_soft_limit, workers_for
 from hongbao.runs import resolve_run_dir, resolve_run_id
 from hongbao.workerloop import configure_logging
+
+if TYPE_CHECKING:
+    from hongbao.metrics.sinks import Sink
 
 log = logging.getLogger("hongbao")
 
@@ -40,7 +44,19 @@ def _worker_count(text: str, connections: int, minimum: int) -> int:
     return count
 
 
+def _sink(args: argparse.Namespace) -> Sink | None:
+    from hongbao.metrics.sink_config import sink_from_args  # lazily: it loads aiohttp
+
+    try:
+        return sink_from_args(args)
+    except ValueError as error:
+        raise SystemExit(str(error)) from None
+
+
 def _add_run_flags(parser: argparse.ArgumentParser) -> None:
+    from hongbao.metrics.sink_config import add_sink_flags
+
+    add_sink_flags(parser)
     parser.add_argument("--run-id", help="run identity (default $HONGBAO_RUN_ID or a timestamp)")
     parser.add_argument("--run-dir", help="where metrics and ledgers go (default runs/RUN_ID)")
     parser.add_argument("--host-name", default=os.environ.get("HONGBAO_HOST") or
@@ -76,7 +92,7 @@ def _server(args: argparse.Namespace) -> int:
         )
     except ValueError as error:
         raise SystemExit(str(error)) from None
-    return uvloop.run(ServerNode(config).run(args.pid_file))
+    return uvloop.run(ServerNode(config, _sink(args)).run(args.pid_file))
 
 
 def _client(args: argparse.Namespace) -> int:
@@ -109,7 +125,7 @@ def _client(args: argparse.Namespace) -> int:
             control_port=control_port,
             phase=args.phase,
         )
-        node = ClientNode(config)
+        node = ClientNode(config, _sink(args))
     except ValueError as error:
         raise SystemExit(str(error)) from None
     return uvloop.run(node.run(args.pid_file))
@@ -195,7 +211,9 @@ def build_parser() -> argparse.ArgumentParser:
     workers.add_argument("--fd-limit", type=int, help="default: this process's limit")
     workers.set_defaults(func=_workers)
 
+    from hongbao.grafana import register as register_grafana
     from hongbao.lab.commands import register as register_lab
+    from hongbao.metrics.commands import register as register_ship
     from hongbao.monitor import register as register_monitor
     from hongbao.phases import register as register_phase
     from hongbao.plan import register as register_plan
@@ -208,6 +226,8 @@ def build_parser() -> argparse.ArgumentParser:
     register_plan(commands)
     register_phase(commands)
     register_lab(commands)
+    register_ship(commands)
+    register_grafana(commands)
 
     local = commands.add_parser("local-run", help="phases 1-3 on this machine, small scale")
     from hongbao.localrun import add_local_run_flags

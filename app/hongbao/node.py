@@ -15,6 +15,7 @@ from aiohttp import web
 
 from hongbao import __version__
 from hongbao.controlapi import BadParameter, Handler, build_app, serve
+from hongbao.metrics.shipper import Shipper
 from hongbao.workerpool import WorkerPool
 
 log = logging.getLogger(__name__)
@@ -26,8 +27,9 @@ class Node:
     role = "node"
 
     def __init__(self, pool: WorkerPool, control: tuple[str, int], host_name: str,
-                 run_id: str, phase: str) -> None:
+                 run_id: str, phase: str, shipper: Shipper | None = None) -> None:
         self.pool = pool
+        self.shipper = shipper
         self.control = control
         self.host_name = host_name
         self.run_id = run_id
@@ -53,6 +55,7 @@ class Node:
             "workers_alive": self.pool.alive,
             "ready": self.pool.all_ready,
             "counters": self.pool.summed(),
+            "shipping": self.shipper.status() if self.shipper else None,
         }
 
     async def set_phase(self, request: web.Request) -> dict[str, Any]:
@@ -79,9 +82,16 @@ class Node:
         if pid_file:
             pid_file.write_text(f"{os.getpid()}\n")
         log.info("%s; control API on http://%s:%d/status", self.describe(), *self.control)
+        ship_stop = asyncio.Event()
+        shipping = asyncio.create_task(self.shipper.run(ship_stop)) if self.shipper else None
         await stop.wait()
         log.info("%s draining", self.role)
         codes = await self.pool.stop()
+        if shipping is not None:  # after the workers, so their last points are shipped too
+            ship_stop.set()
+            if not await shipping:
+                log.warning("some points are not in InfluxDB yet; they stay spooled in %s/metrics"
+                            ": replay them with 'hongbao ship'", self.shipper.run_dir)
         await runner.cleanup()
         if pid_file:
             pid_file.unlink(missing_ok=True)

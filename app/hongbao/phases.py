@@ -39,10 +39,33 @@ def _mark(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise SystemExit(f"hongbao phase mark: {error}") from None
     print(f"phase {point.tags['phase']} {args.event} at {point.time}")
-    return 0
+    return _ship_phase_points(args, run_id)
+
+
+def _ship_phase_points(args: argparse.Namespace, run_id: str) -> int:
+    """With an InfluxDB configured, ship this host's phase points now (and any that an
+    earlier outage left spooled)."""
+    from hongbao.metrics.shipper import Shipper
+    from hongbao.metrics.sink_config import sink_from_args
+    from hongbao.runs import resolve_run_dir
+
+    try:
+        sink = sink_from_args(args)
+    except ValueError as error:
+        raise SystemExit(f"hongbao phase mark: {error}") from None
+    if sink is None:
+        return 0
+    run_dir = resolve_run_dir(args.run_dir, run_id)
+    if Shipper(run_dir, [f"phase-{args.host_name}.lp"], sink).ship_all(timeout=10):
+        return 0
+    print(f"InfluxDB did not take the phase point; it stays spooled in {run_dir}/metrics: "
+          "replay it with 'hongbao ship'")
+    return 0  # the point is safe in the spool; a phase must not fail on the monitor
 
 
 def register(commands: argparse._SubParsersAction) -> None:
+    from hongbao.metrics.sink_config import add_sink_flags
+
     parser = commands.add_parser("phase", help="record phase boundaries")
     actions = parser.add_subparsers(dest="phase_action", required=True)
     mark = actions.add_parser("mark", help="append a phase start or end point")
@@ -52,4 +75,5 @@ def register(commands: argparse._SubParsersAction) -> None:
     mark.add_argument("--run-id")
     mark.add_argument("--run-dir")
     mark.add_argument("--host-name", default="controller", help="the 'host' tag")
+    add_sink_flags(mark)
     mark.set_defaults(func=_mark)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -47,8 +48,6 @@ class NodeProcess:
 
 def start_node(run_dir: Path, name: str, args: list[str], extra_env: dict[str, str] | None = None,
                ready_timeout: float = 60) -> NodeProcess:
-    import os
-
     control = f"127.0.0.1:{free_port()}"
     log_path = run_dir / "logs" / f"{name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -71,20 +70,22 @@ def _ready(node: NodeProcess) -> bool:
         return False
 
 
-def start_server(run_dir: Path, workers: int = 2, *extra: str) -> NodeProcess:
+def start_server(run_dir: Path, workers: int = 2, *extra: str,
+                 env: dict[str, str] | None = None) -> NodeProcess:
     port = free_port()
     node = start_node(run_dir, "server", ["server", "--listen", "127.0.0.1", "--port", str(port),
-                                          "--workers", str(workers), "--seed", "7", *extra])
+                                          "--workers", str(workers), "--seed", "7", *extra], env)
     node.port = port
     return node
 
 
 def start_client(run_dir: Path, server: NodeProcess, users: int, workers: int = 2,
-                 name: str = "client01", first_user: int = 0, *extra: str) -> NodeProcess:
+                 name: str = "client01", first_user: int = 0, *extra: str,
+                 env: dict[str, str] | None = None) -> NodeProcess:
     return start_node(run_dir, name, [
         "client", "--server", f"127.0.0.1:{server.port}", "--users", str(users),
         "--first-user", str(first_user), "--workers", str(workers), "--connect-rate", "4000",
-        *extra])
+        *extra], env)
 
 
 def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
@@ -93,3 +94,10 @@ def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(0.1)
+
+
+def mark_phase(run_dir: Path, name: str, event: str, env: dict[str, str] | None = None) -> None:
+    """Record a phase boundary the way the playbooks do: the real CLI."""
+    subprocess.run([sys.executable, "-m", "hongbao.cli", "phase", "mark", "--name", name,
+                    "--event", event, "--run-id", "test-run", "--run-dir", str(run_dir)],
+                   check=True, capture_output=True, env={**os.environ, **(env or {})})

@@ -11,6 +11,8 @@ from hongbao.client.config import ClientConfig
 from hongbao.client.source_pairs import SourcePairs
 from hongbao.client.worker import worker_main
 from hongbao.controlapi import Handler, number
+from hongbao.metrics.shipper import Shipper
+from hongbao.metrics.sinks import Sink
 from hongbao.node import Node
 from hongbao.pacing import split_count
 from hongbao.workerpool import WorkerPool
@@ -19,7 +21,7 @@ from hongbao.workerpool import WorkerPool
 class ClientNode(Node):
     role = "client"
 
-    def __init__(self, config: ClientConfig) -> None:
+    def __init__(self, config: ClientConfig, sink: Sink | None = None) -> None:
         SourcePairs(config.source_ips, config.port_low, config.port_high).check_room(
             config.users
         )
@@ -29,6 +31,7 @@ class ClientNode(Node):
             WorkerPool(worker_main, config, config.workers, "client"),
             (config.control_host, config.control_port),
             config.host_name, config.run_id, config.phase,
+            Shipper(config.run_dir, [f"client-{config.host_name}-*.lp"], sink) if sink else None,
         )
 
     def describe(self) -> str:

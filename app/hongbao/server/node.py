@@ -10,6 +10,8 @@ from typing import Any
 from aiohttp import web
 
 from hongbao.controlapi import BadParameter, Handler, number
+from hongbao.metrics.shipper import Shipper
+from hongbao.metrics.sinks import Sink
 from hongbao.node import Node
 from hongbao.pacing import split_count, split_rate
 from hongbao.server.config import ServerConfig
@@ -30,7 +32,7 @@ def reserve_port(host: str) -> int:
 class ServerNode(Node):
     role = "server"
 
-    def __init__(self, config: ServerConfig) -> None:
+    def __init__(self, config: ServerConfig, sink: Sink | None = None) -> None:
         if config.port == 0:
             config = dataclasses.replace(config, port=reserve_port(config.listen_host))
         self.config = config
@@ -38,6 +40,7 @@ class ServerNode(Node):
             WorkerPool(worker_main, config, config.workers, "server"),
             (config.control_host, config.control_port),
             config.host_name, config.run_id, config.phase,
+            Shipper(config.run_dir, [f"server-{config.host_name}-*.lp"], sink) if sink else None,
         )
         self.generators: dict[str, dict[str, Any]] = {
             "shake": {"qps": 0, "total": 0},
