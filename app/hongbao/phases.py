@@ -56,7 +56,7 @@ def _ship_phase_points(args: argparse.Namespace, run_id: str) -> int:
     if sink is None:
         return 0
     run_dir = resolve_run_dir(args.run_dir, run_id)
-    if Shipper(run_dir, [f"phase-{args.host_name}.lp"], sink).ship_all(timeout=10):
+    if Shipper(run_dir, [f"phase-{args.host_name}.lp"], sink).ship_all(timeout=3):
         return 0
     print(f"InfluxDB did not take the phase point; it stays spooled in {run_dir}/metrics: "
           "replay it with 'hongbao ship'")

@@ -5,6 +5,7 @@ backoff, SIGTERM is passed on so the node drains, and ``stop`` waits for the dra
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import subprocess
@@ -66,15 +67,29 @@ def _supervise(command: list[str], pid_file: Path, restart_limit: int) -> int:
         pid_file.unlink(missing_ok=True)
 
 
-def start(command: list[str], pid_file: Path, log_file: Path, restart_limit: int) -> int:
-    pid = running_pid(pid_file)
-    if pid is not None:
-        print(f"already running (pid {pid})")
-        return 0
+def _command_file(pid_file: Path) -> Path:
+    return pid_file.with_name(pid_file.name + ".command")
+
+
+def start(command: list[str], pid_file: Path, log_file: Path, restart_limit: int,
+          stop_timeout: float = 60) -> int:
+    """Start unless running. Like a changed systemd unit, a daemon that runs a different
+    command (say, another run id) is drained and started again with the new one."""
     if not command:
         raise SystemExit("hongbao supervise start: give the command after '--'")
+    pid = running_pid(pid_file)
+    recorded = _command_file(pid_file)
+    wanted = json.dumps(command)
+    if pid is not None:
+        if not recorded.exists() or recorded.read_text() == wanted:
+            print(f"already running (pid {pid})")
+            return 0
+        print(f"the command changed: restarting (pid {pid})")
+        if stop(pid_file, stop_timeout) != 0:
+            return 1
     pid_file.parent.mkdir(parents=True, exist_ok=True)
     log_file.parent.mkdir(parents=True, exist_ok=True)
+    recorded.write_text(wanted)
     if os.fork():  # the caller waits for the daemon's pid file, then reports
         return _await_pid_file(pid_file, log_file)
     os.setsid()

@@ -23,7 +23,8 @@ def test_start_twice_runs_one_daemon_and_stop_lets_it_finish(tmp_path: Path) -> 
     first = supervise("start", "--pid-file", str(pid_file), "--log-file",
                       str(tmp_path / "d.log"), "--", sys.executable, "-c", program)
     assert first.returncode == 0 and "started (pid" in first.stdout
-    second = supervise("start", "--pid-file", str(pid_file), "--", "false")
+    second = supervise("start", "--pid-file", str(pid_file), "--log-file",
+                       str(tmp_path / "d.log"), "--", sys.executable, "-c", program)
     assert "already running" in second.stdout
     assert supervise("status", "--pid-file", str(pid_file)).returncode == 0
     time.sleep(0.5)
@@ -44,3 +45,16 @@ def test_a_crashing_program_is_restarted_then_given_up_on(tmp_path: Path) -> Non
         time.sleep(0.2)
     assert starts.read_text() == "xxx"  # the first start and two restarts
     assert "gave up after 2 restarts" in (tmp_path / "c.log").read_text()
+
+
+def test_a_changed_command_restarts_the_daemon(tmp_path: Path) -> None:
+    pid_file = tmp_path / "r.pid"
+    first = supervise("start", "--pid-file", str(pid_file), "--", "sleep", "60")
+    old_pid = int(pid_file.read_text())
+    same = supervise("start", "--pid-file", str(pid_file), "--", "sleep", "60")
+    assert "already running" in same.stdout and int(pid_file.read_text()) == old_pid
+    changed = supervise("start", "--pid-file", str(pid_file), "--", "sleep", "61")
+    assert first.returncode == changed.returncode == 0
+    assert "the command changed: restarting" in changed.stdout
+    assert int(pid_file.read_text()) != old_pid
+    assert supervise("stop", "--pid-file", str(pid_file)).returncode == 0
