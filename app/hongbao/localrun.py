@@ -6,14 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import signal
-import socket
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +14,7 @@ from typing import Any
 from rich.console import Console
 
 from hongbao.money import ledger_files, reconcile
+from hongbao.nodeprocess import NodeProcess, free_port, start_node
 from hongbao.pacing import split_count
 from hongbao.phases import mark_phase
 from hongbao.report.build import write_report
@@ -31,24 +25,6 @@ from hongbao.runs import resolve_run_dir, resolve_run_id
 
 log = logging.getLogger(__name__)
 
-READY_TIMEOUT = 60.0
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def control_get(address: str, path: str, **params: Any) -> dict[str, Any]:
-    """GET a control API endpoint and decode its JSON; errors name the endpoint."""
-    query = f"?{urllib.parse.urlencode(params)}" if params else ""
-    url = f"http://{address}{path}{query}"
-    try:
-        with urllib.request.urlopen(url, timeout=10) as response:
-            return json.load(response)
-    except urllib.error.HTTPError as error:
-        raise RuntimeError(f"{url}: {error.code} {error.read().decode()}") from None
 
 
 @dataclass
@@ -93,50 +69,22 @@ def add_local_run_flags(parser: argparse.ArgumentParser) -> None:
 
 
 @dataclass
-class Started:
-    name: str
-    process: subprocess.Popen[bytes]
-    control: str
-
-
-@dataclass
 class LocalRun:
     plan: LocalRunPlan
-    nodes: list[Started] = field(default_factory=list)
+    nodes: list[NodeProcess] = field(default_factory=list)
 
     @property
-    def server(self) -> Started:
+    def server(self) -> NodeProcess:
         return self.nodes[0]
 
     @property
-    def clients(self) -> list[Started]:
+    def clients(self) -> list[NodeProcess]:
         return self.nodes[1:]
 
-    def start_node(self, name: str, args: list[str]) -> Started:
-        control = f"127.0.0.1:{free_port()}"
-        logs = self.plan.run_dir / "logs"
-        logs.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "hongbao.cli", *args, "--control", control,
-                   "--run-id", self.plan.run_id, "--run-dir", str(self.plan.run_dir),
-                   "--host-name", name]
-        with (logs / f"{name}.log").open("ab") as log_file:
-            process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
-        node = Started(name, process, control)
+    def start_node(self, name: str, args: list[str]) -> NodeProcess:
+        node = start_node(self.plan.run_dir, self.plan.run_id, name, args)
         self.nodes.append(node)
-        deadline = time.monotonic() + READY_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(
-                    f"{name} exited with {process.returncode}; see {logs}/{name}.log"
-                )
-            try:
-                if control_get(control, "/status")["ready"]:
-                    return node
-            except (OSError, RuntimeError):
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{name} not ready after {READY_TIMEOUT:.0f} s")
-            time.sleep(0.2)
+        return node
 
     def start(self) -> None:
         plan = self.plan
@@ -153,11 +101,11 @@ class LocalRun:
             first += users
 
     def snapshot(self) -> dict[str, Any]:
-        server = control_get(self.server.control, "/status")
+        server = self.server.status()
         client_counters: dict[str, int] = {}
         p99 = 0
         for node in self.clients:
-            status = control_get(node.control, "/status")
+            status = node.status()
             for key, value in status["counters"].items():
                 client_counters[key] = client_counters.get(key, 0) + value
             p99 = max(p99, status.get("latency_us", {}).get("lat_p99_us", 0))
@@ -166,9 +114,9 @@ class LocalRun:
 
     def set_phase(self, name: str, qps: int) -> None:
         for node in self.nodes:
-            control_get(node.control, "/phase", name=name)
+            node.get("/phase", name=name)
         for node, share in zip(self.clients, split_count(qps, len(self.clients)), strict=True):
-            control_get(node.control, "/qps", qps=share)
+            node.get("/qps", qps=share)
 
     def watch(self, phase: str, seconds: float, until: Any = None) -> dict[str, Any]:
         """Print one line a second for ``seconds`` (or until ``until(snapshot)``)."""
@@ -189,24 +137,15 @@ class LocalRun:
         self.set_phase(name, qps)
         if name != "phase1":
             total = int(plan.shake_rate * seconds)
-            control_get(self.server.control, "/shake", qps=plan.shake_rate, total=total)
-            control_get(self.server.control, "/send", qps=plan.send_rate,
+            self.server.get("/shake", qps=plan.shake_rate, total=total)
+            self.server.get("/send", qps=plan.send_rate,
                         total=int(plan.send_rate * seconds), min_uid=0, max_uid=plan.users - 1)
         self.watch(name, seconds, until)
         mark_phase(plan.run_dir, plan.run_id, name, "end", "controller", qps)
 
     def stop(self) -> list[int]:
-        """SIGTERM the clients, then the server (only processes we started)."""
-        codes = []
-        for node in [*self.clients, self.server]:
-            if node.process.poll() is None:
-                node.process.send_signal(signal.SIGTERM)
-            try:
-                codes.append(node.process.wait(timeout=30))
-            except subprocess.TimeoutExpired:
-                node.process.kill()
-                codes.append(node.process.wait())
-        return codes
+        """The clients drain first, then the server (only processes we started)."""
+        return [node.stop() for node in [*self.clients, self.server]]
 
 
 def print_line(phase: str, elapsed: float, before: dict, after: dict) -> None:
