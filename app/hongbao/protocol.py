@@ -93,6 +93,8 @@ _STRUCTS: dict[int, struct.Struct] = {
     for cmd, frame_type in _FRAME_TYPES.items()
 }
 FRAME_SIZE: dict[int, int] = {cmd: s.size for cmd, s in _STRUCTS.items()}
+# The first 4 bytes of every SHAKE frame: the hot path can recognise one without decoding.
+SHAKE_PREFIX = struct.pack(">HH", 16, SHAKE)
 MAX_FRAME_SIZE = max(FRAME_SIZE.values())
 
 

@@ -11,6 +11,7 @@ import random
 import socket
 import struct
 import time
+from collections import deque
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -60,6 +61,8 @@ class ClientWorker:
         )
         self.pacer = Pacer(self.users, qps)
         self.now_s = int(time.time())
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._sent: deque[tuple[float, ClientConnection]] = deque()  # (intended, conn)
         self.draining = False
         self._connect_rate = SteadyRate(0, 0, 0.0)
         self._next_to_connect = 0
@@ -79,12 +82,14 @@ class ClientWorker:
         rate = split_count(int(self.config.connect_rate * 1000), self.config.workers)[self.index]
         self._connect_rate = SteadyRate(rate / 1000, self.users, time.time())
         self._schedule_second = math.floor(time.time())
-        self._timer = asyncio.get_running_loop().call_soon(self._step)
+        self._loop = asyncio.get_running_loop()
+        self._timer = self._loop.call_soon(self._step)
         return {"first_user": self.first_user, "users": self.users}
 
     def on_command(self, command: tuple[Any, ...]) -> None:
         if command[0] == "qps":
             self.pacer = Pacer(self.users, command[1])
+            self._wake()
         elif command[0] == "phase":
             self.emitter.tags["phase"] = command[1]
         else:
@@ -119,12 +124,32 @@ class ClientWorker:
         await asyncio.sleep(0.05)
 
     # ---- the step loop: connects and sends ----
+    @property
+    def _period_or_zero(self) -> float:
+        period = self.pacer.period
+        return period if period != math.inf else 0.0
+
+    def _idle(self) -> bool:
+        """Nothing to connect, retry or send: the step timer can rest."""
+        return (not self.pacer.qps and not self._retries and self._connect_rate.done
+                and self._cursor >= len(self._schedule))
+
+    def _wake(self) -> None:
+        """Restart the step timer after it rested (new QPS, a retry to make)."""
+        if self._timer is None and self._loop is not None and not self.draining:
+            self._schedule_second = max(self._schedule_second, math.floor(time.time()) - 1)
+            self._timer = self._loop.call_soon(self._step)
+
     def _step(self) -> None:
         now = time.time()
         self._connect_due(now)
         self._send_due(now)
+        if self._idle():
+            self._timer = None
+            return
         next_step = (math.floor(now * STEPS_PER_SECOND) + 1) * STEP  # stay on the batch grid
-        self._timer = asyncio.get_running_loop().call_later(next_step - time.time(), self._step)
+        assert self._loop is not None
+        self._timer = self._loop.call_later(next_step - time.time(), self._step)
 
     def _connect_due(self, now: float) -> None:
         room = self._max_connecting - self._connecting
@@ -141,7 +166,8 @@ class ClientWorker:
 
     def _start_connect(self, k: int) -> None:
         self._connecting += 1
-        asyncio.get_running_loop().create_task(self._connect(k))
+        assert self._loop is not None
+        self._loop.create_task(self._connect(k))
 
     async def _connect(self, k: int) -> None:
         loop = asyncio.get_running_loop()
@@ -179,6 +205,7 @@ class ClientWorker:
     def _retry_later(self, k: int, attempt: int) -> None:
         delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (attempt - 1))
         heapq.heappush(self._retries, (time.time() + delay * (0.5 + self._rng.random()), k))
+        self._wake()
 
     def _send_due(self, now: float) -> None:
         second = math.floor(now)
@@ -203,22 +230,29 @@ class ClientWorker:
         second = self._schedule_second
         counters = self.counters
         now_s = self.now_s
+        sent = self._sent
         for i in range(self._cursor, until):
             connection = self.connections[self._schedule[i]]
             if connection is None or not connection.logged_in:
                 counters.send_skipped += 1
                 continue
+            intended = second + (i * STEPS_PER_SECOND // count) * STEP
             if not connection.inflight:
-                connection.pending = second + (i * STEPS_PER_SECOND // count) * STEP
+                connection.pending = intended
             connection.inflight += 1
+            sent.append((intended, connection))
             connection.write(p.encode_shake(connection.user, now_s))
             counters.requests += 1
         self._cursor = max(self._cursor, until)
 
     def _expire_timeouts(self, now: float) -> None:
+        """Look only at sends older than the timeout, oldest first (no scan of every
+        connection): a connection whose oldest unanswered shake is that old times out."""
         limit = now - self.config.timeout_s
-        for connection in self.connections:
-            if connection is not None and connection.inflight and connection.pending < limit:
+        sent = self._sent
+        while sent and sent[0][0] < limit:
+            intended, connection = sent.popleft()
+            if connection.inflight and connection.pending <= intended:
                 self.counters.timeouts += connection.inflight
                 connection.inflight = 0
 
@@ -244,8 +278,8 @@ class ClientWorker:
         if connection.inflight:
             self.latency.record(int((time.time() - connection.pending) * 1_000_000))
             connection.inflight -= 1
-            if connection.inflight:
-                connection.pending += self.pacer.period  # the user's next send, one period on
+            if connection.inflight:  # the user's next send was intended one period on
+                connection.pending += self._period_or_zero
         result = frame.result
         if result == p.RESULT_WON:
             counters.won += 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
-from hongbao.protocol import Login, ProtocolError, decode_frames
+from hongbao.protocol import SHAKE_PREFIX, Login, ProtocolError, decode_frames
 
 if TYPE_CHECKING:
     from hongbao.server.worker import ServerWorker
@@ -25,6 +25,10 @@ class ServerConnection(asyncio.Protocol):
         self._worker.counters.connections += 1
 
     def data_received(self, data: bytes) -> None:
+        if len(data) == 16 and self.user_id is not None and not self._rest \
+                and data.startswith(SHAKE_PREFIX):
+            self._worker.on_shake(self)  # the hot path: exactly one shake, nothing to decode
+            return
         if self._rest:
             data = self._rest + data
         try:
