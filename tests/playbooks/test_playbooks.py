@@ -1,0 +1,122 @@
+"""The real playbooks over real SSH into a small lab: the whole run at a tiny scale,
+idempotent re-deploys, and bad input that fails early with a message naming it."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.playbooks.minilab import HOSTS, MONITOR_INFLUX, lab, playbook, write_inventory
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")
+
+RUN_ID = "playbook-test"
+SMALL = ["-e", "testbed_scale=0.004", "-e", "testbed_phase_seconds=10",
+         "-e", f"testbed_run_id={RUN_ID}"]
+
+
+def recap(output: str) -> dict[str, dict[str, int]]:
+    """PLAY RECAP counters of the last recap, per host."""
+    block = output.rsplit("PLAY RECAP", 1)[-1]
+    hosts = {}
+    for host, counts in re.findall(r"^(\S+)\s+:\s+(ok=.*)$", block, re.M):
+        hosts[host] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", counts)}
+    return hosts
+
+
+@pytest.fixture(scope="module")
+def minilab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
+    root = tmp_path_factory.mktemp("minilab")
+    inventory = write_inventory(root)
+    up = lab("up", inventory)
+    assert up.returncode == 0, up.stdout + up.stderr
+    try:
+        yield inventory, root
+    finally:
+        playbook("teardown.yml", inventory, *SMALL, timeout=300)
+        subprocess_result = lab("down", inventory)
+        assert subprocess_result.returncode == 0, subprocess_result.stderr
+
+
+@pytest.fixture(scope="module")
+def full_run(minilab: tuple[Path, Path]) -> dict:
+    inventory, root = minilab
+    runs = root / "runs"
+    result = playbook("run.yml", inventory, *SMALL, "-e", f"testbed_controller_runs_dir={runs}")
+    assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
+    return {"output": result.stdout, "run_dir": runs / RUN_ID, "inventory": inventory,
+            "runs": runs}
+
+
+def test_run_playbook_reports_a_balanced_run(full_run: dict) -> None:
+    output = full_run["output"]
+    assert "money balance (from the ledger)" in output
+    assert "MISMATCH" not in output
+    html = (full_run["run_dir"] / "report" / "report.html").read_text()
+    for phase in ("phase1", "phase2", "phase3"):
+        assert f"<td>{phase}</td>" in html, f"{phase} missing from the phase table"
+    assert html.count('class="ok"') >= 3 and 'class="bad"' not in html
+
+
+def test_every_phase_is_recorded_with_start_and_end(full_run: dict) -> None:
+    marks = (full_run["run_dir"] / "metrics" / "phase-controller.lp").read_text()
+    for phase in ("phase1", "phase2", "phase3"):
+        assert f"phase={phase}," in marks
+    assert marks.count('event="start"') == marks.count('event="end"') == 3
+
+
+def test_counters_reached_the_monitors_influxdb(full_run: dict) -> None:
+    query = f"SELECT sum(requests) FROM client WHERE run_id = '{RUN_ID}'"
+    url = f"{MONITOR_INFLUX}/query?" + urllib.parse.urlencode({"db": "hongbao", "q": query})
+    with urllib.request.urlopen(url, timeout=10) as response:
+        series = json.load(response)["results"][0]["series"]
+    assert series[0]["values"][0][1] > 0
+
+
+def test_deploy_twice_changes_nothing_the_second_time(full_run: dict) -> None:
+    first = playbook("deploy.yml", full_run["inventory"], *SMALL)  # run.yml drained the server
+    assert first.returncode == 0, first.stdout[-4000:]
+    result = playbook("deploy.yml", full_run["inventory"], *SMALL)
+    assert result.returncode == 0, result.stdout[-4000:]
+    changed = {host: counts["changed"] for host, counts in recap(result.stdout).items()}
+    assert set(changed.values()) == {0}, changed
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (["-e", "testbed_scale=0"], "testbed_scale must be > 0"),
+        (["-e", "testbed_run_id=bad/id"], "testbed_run_id 'bad/id' may hold only"),
+        (["-e", "ansible_ssh_private_key_file=/nonexistent/key"],
+         "the SSH key /nonexistent/key (ansible_ssh_private_key_file) is missing"),
+    ],
+)
+def test_bad_variables_fail_early_naming_the_variable(minilab: tuple[Path, Path],
+                                                      change: list[str], message: str) -> None:
+    inventory, _ = minilab
+    result = playbook("phase2.yml", inventory, *change)
+    assert result.returncode != 0
+    assert message in result.stdout + result.stderr
+
+
+def test_empty_clients_group_fails_naming_it(tmp_path: Path) -> None:
+    inventory = write_inventory(tmp_path, HOSTS.split("    clients:")[0])
+    result = playbook("phase1.yml", inventory)
+    assert result.returncode != 0
+    assert "inventory group 'clients' is empty" in result.stdout
+
+
+def test_unreachable_host_is_named(minilab: tuple[Path, Path], tmp_path: Path) -> None:
+    _, root = minilab
+    hosts = HOSTS.replace("198.19.110.22,", "198.19.110.99,")
+    inventory = write_inventory(tmp_path, hosts.replace("{state}", str(root / "state")))
+    result = playbook("phase1.yml", inventory, "-e", "testbed_connect_check_seconds=3")
+    assert result.returncode != 0
+    assert "client02 (198.19.110.99) is unreachable over SSH" in result.stdout
