@@ -38,19 +38,15 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import psutil
 
 from hongbao.capacity import FD_RESERVE
-
-try:
-    from hongbao.nodeprocess import control_get, free_port
-except ImportError:  # before the node helpers moved out of localrun
-    from hongbao.localrun import control_get, free_port  # type: ignore[no-redef]
 from hongbao.metrics.pointfile import read_points
+from hongbao.nodeprocess import NodeProcess, free_port, start_node
 
 KB = 1024
 MB = 1024 * 1024
@@ -83,37 +79,19 @@ def log(message: str) -> None:
 
 
 @dataclass
-class NodeProcess:
-    """A ``hongbao`` node we started, and the worker processes it spawned."""
+class BenchNode(NodeProcess):
+    """A node we started, and the worker processes it spawned (measured with psutil)."""
 
-    name: str
-    process: subprocess.Popen[bytes]
-    control: str
-    log_path: Path
     workers: list[psutil.Process] = field(default_factory=list)
-
-    def get(self, path: str, **params: Any) -> dict[str, Any]:
-        return control_get(self.control, path, **params)
-
-    def counters(self) -> dict[str, int]:
-        return self.get("/status")["counters"]
 
     @property
     def worker(self) -> psutil.Process:
         return self.workers[0]
 
     def stop(self, timeout: float = STOP_TIMEOUT) -> int | None:
-        """SIGTERM the node (it drains its workers), then kill by pid after ``timeout``."""
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                self.process.send_signal(signal.SIGTERM)
-        try:
-            code: int | None = self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            log(f"{self.name}: no exit {timeout:.0f} s after SIGTERM; killing pid "
-                f"{self.process.pid}")
-            self.process.kill()
-            code = self.process.wait()
+        """SIGTERM the node (it drains its workers), kill it after ``timeout``, and then
+        any worker it left behind."""
+        code = super().stop(timeout)
         for worker in self.workers:  # orphans, if the node died before draining them
             with contextlib.suppress(psutil.NoSuchProcess):
                 if worker.is_running():
@@ -135,39 +113,19 @@ def spawned_workers(pid: int) -> list[psutil.Process]:
     return workers
 
 
-def start_node(run_dir: Path, name: str, args: list[str], workers: int) -> NodeProcess:
-    control = f"127.0.0.1:{free_port()}"
-    log_path = run_dir / "logs" / f"{name}.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "hongbao.cli", *args, "--control", control,
-               "--run-id", "bench", "--run-dir", str(run_dir), "--host-name", name]
-    with log_path.open("ab") as log_file:
-        process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT)
-    node = NodeProcess(name, process, control, log_path)
-    try:
-        deadline = time.monotonic() + READY_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"{name} exited with {process.returncode}; see {log_path}")
-            with contextlib.suppress(OSError, RuntimeError, KeyError):
-                if node.get("/status")["ready"]:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{name} not ready after {READY_TIMEOUT:.0f} s; "
-                                   f"see {log_path}")
-            time.sleep(0.1)
-        node.workers = spawned_workers(process.pid)
-        if len(node.workers) != workers:
-            raise RuntimeError(f"{name}: expected {workers} worker processes, found "
-                               f"{len(node.workers)}")
-    except BaseException:  # not ready, or Ctrl-C while waiting: stop what we started
+def start_bench_node(run_dir: Path, name: str, args: list[str], workers: int) -> BenchNode:
+    started = start_node(run_dir, "bench", name, args, ready_timeout=READY_TIMEOUT)
+    node = BenchNode(**{f.name: getattr(started, f.name) for f in fields(started)})
+    node.workers = spawned_workers(node.process.pid)
+    if len(node.workers) != workers:
         node.stop(5)
-        raise
+        raise RuntimeError(f"{name}: expected {workers} worker processes, found "
+                           f"{len(node.workers)}")
     return node
 
 
 def wait_until(what: str, done: Callable[[], bool], timeout: float,
-               nodes: Iterable[NodeProcess]) -> None:
+               nodes: Iterable[BenchNode]) -> None:
     deadline = time.monotonic() + timeout
     while not done():
         for node in nodes:
@@ -262,12 +220,12 @@ class BenchRun:
         self.s = settings
         self.run_dir = run_dir
         self.index = index
-        self.nodes: list[NodeProcess] = []
+        self.nodes: list[BenchNode] = []
         self.port = free_port()
         self.retries_left = MAX_RETRIES_PER_RUN
 
-    def _start(self, name: str, args: list[str]) -> NodeProcess:
-        node = start_node(self.run_dir, name, args, workers=1)
+    def _start(self, name: str, args: list[str]) -> BenchNode:
+        node = start_bench_node(self.run_dir, name, args, workers=1)
         self.nodes.append(node)
         return node
 
@@ -348,7 +306,7 @@ class BenchRun:
         result["client_counters_final"] = client.counters()
         return result
 
-    def _window(self, server: NodeProcess, client: NodeProcess, qps: int) -> dict[str, Any]:
+    def _window(self, server: BenchNode, client: BenchNode, qps: int) -> dict[str, Any]:
         """``_window_once``, measured again (up to ``--busy-retries`` times) when other
         processes kept more than BUSY_MACHINE of a core busy or a worker stalled (a second
         with no requests at a non-zero rate, or a per-second point that never came)."""
@@ -371,7 +329,7 @@ class BenchRun:
             discarded.append(level)
             time.sleep(1.0)
 
-    def _window_once(self, server: NodeProcess, client: NodeProcess,
+    def _window_once(self, server: BenchNode, client: BenchNode,
                      qps: int) -> dict[str, Any]:
         """Worker CPU over ``window`` whole wall-clock seconds, read right as the seconds
         turn, and the requests counted in exactly those seconds: each worker writes one
@@ -434,7 +392,7 @@ class BenchRun:
             math.inf,
         }
 
-    def _points(self, role: str, node: NodeProcess, start: int,
+    def _points(self, role: str, node: BenchNode, start: int,
                 end: int) -> list[dict[str, Any]]:
         """The fields of the worker's per-second points for seconds ``start..end-1``,
         waiting (up to POINTS_TIMEOUT) for the last one to be written."""
@@ -452,7 +410,7 @@ class BenchRun:
                                     f"after {POINTS_TIMEOUT:.0f} s ({paths[0]})")
             time.sleep(0.05)
 
-    def _profile(self, server: NodeProcess, client: NodeProcess) -> dict[str, Any]:
+    def _profile(self, server: BenchNode, client: BenchNode) -> dict[str, Any]:
         """py-spy both workers at ``--profile-qps`` (outside the measured windows)."""
         py_spy = shutil.which("py-spy", path=f"{Path(sys.executable).parent}:"
                               f"{os.environ.get('PATH', '')}")

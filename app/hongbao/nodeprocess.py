@@ -102,7 +102,7 @@ def start_node(run_dir: Path, run_id: str, name: str, args: list[str],
     node = NodeProcess(name, process, control, log_path, port)
     try:
         node.wait_ready(ready_timeout)
-    except RuntimeError:
+    except BaseException:  # not ready, or Ctrl-C while waiting: stop what we started
         node.stop(5)
         raise
     return node
