@@ -26,3 +26,12 @@ def test_too_many_users_for_the_pairs_is_a_clear_error() -> None:
 def test_backwards_range_is_rejected() -> None:
     with pytest.raises(ValueError, match="runs backwards"):
         parse_source_ips("127.0.0.9-127.0.0.2")
+
+
+def test_a_taken_pair_detours_to_a_spare_beyond_every_users_own() -> None:
+    pairs = SourcePairs(("127.0.0.2", "127.0.0.3"), 10000, 10009)  # 20 pairs, 6 users
+    own = {pairs.pair(k, 6) for k in range(6)}
+    spare = pairs.pair(2, 6, detour=1)
+    assert spare == ("127.0.0.2", 10008) and spare not in own
+    assert pairs.pair(2, 6, detour=2) == ("127.0.0.3", 10004)
+    assert pairs.pair(2, 6, detour=3) == pairs.pair(2, 6)  # no spare left: its own again

@@ -45,11 +45,18 @@ class SourcePairs:
     def capacity(self) -> int:
         return len(self.ips) * self.ports_per_ip
 
-    def pair(self, k: int) -> tuple[str, int] | None:
-        """The bind address of the host's ``k``-th user, or None to let the kernel pick."""
+    def pair(self, k: int, users: int = 0, detour: int = 0) -> tuple[str, int] | None:
+        """The bind address of the host's ``k``-th user, or None to let the kernel pick.
+
+        ``detour`` > 0 picks a spare pair instead, for when the user's own pair is taken
+        by someone else (say, a connection whose ephemeral port the kernel chose): spares
+        lie beyond the ``users`` pairs the host's users own, so they never collide."""
         if not self.ips:
             return None
-        ip_index, port_offset = divmod(k, self.ports_per_ip)
+        index = k + detour * users
+        if index >= self.capacity:
+            index = k  # no spare left: keep retrying the user's own pair
+        ip_index, port_offset = divmod(index, self.ports_per_ip)
         return self.ips[ip_index], self.port_low + port_offset
 
     def check_room(self, users: int) -> None:

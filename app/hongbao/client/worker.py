@@ -4,6 +4,7 @@ connects, the paced shake loop, claims, and per-second latency."""
 from __future__ import annotations
 
 import asyncio
+import errno
 import heapq
 import logging
 import math
@@ -68,6 +69,7 @@ class ClientWorker:
         self._next_to_connect = 0
         self._retries: list[tuple[float, int]] = []  # heap of (when, local index)
         self._attempts: dict[int, int] = {}
+        self._detours: dict[int, int] = {}  # users whose own (ip, port) pair was taken
         self._connecting = 0
         self._max_connecting = max(1, split_count(config.max_connecting, config.workers)[index])
         self._schedule: list[int] = []
@@ -176,7 +178,8 @@ class ClientWorker:
             sock.setblocking(False)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_ZERO)
-            pair = self.pairs.pair(self.first_index + k)
+            pair = self.pairs.pair(self.first_index + k, self.config.users,
+                                   self._detours.get(k, 0))
             if pair is not None:
                 sock.bind(pair)
             server = (self.config.server_host, self.config.server_port)
@@ -186,6 +189,8 @@ class ClientWorker:
             )
         except (OSError, TimeoutError) as error:
             sock.close()
+            if isinstance(error, OSError) and error.errno == errno.EADDRINUSE:
+                self._detours[k] = self._detours.get(k, 0) + 1  # next time, a spare pair
             self._connect_failed(k, error)
         finally:
             self._connecting -= 1
