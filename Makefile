@@ -4,6 +4,8 @@
 VENV ?= .venv
 PYTHON ?= python3
 STAMP := $(VENV)/.installed
+# Every 'make run' is a run of its own: its points and report never mix with an earlier one.
+RUN_ID ?= lab-$(shell date +%Y%m%d-%H%M%S)
 
 .PHONY: run demo test lint lab-down debian-packages clean
 
@@ -26,7 +28,7 @@ test: $(STAMP) debian-packages lint
 # The main job: the 19-host lab, phases 1 -> 2 -> 3 at a tenth of the seed, the report.
 run: $(STAMP) debian-packages
 	$(VENV)/bin/hongbao lab up
-	$(VENV)/bin/ansible-playbook playbooks/run.yml
+	$(VENV)/bin/ansible-playbook playbooks/run.yml -e testbed_run_id=$(RUN_ID)
 	@echo "== the lab and its InfluxDB stay up for a look; 'make lab-down' removes them"
 
 # Phases 1 -> 2 -> 3 with local processes only (no lab, no Ansible): about a minute.
