@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 # Every 'make run' is a run of its own: its points and report never mix with an earlier one.
 RUN_ID ?= lab-$(shell date +%Y%m%d-%H%M%S)
 
-.PHONY: run demo test lint lab-down debian-packages clean
+.PHONY: run demo test lint lab-down debian-packages clean clean-machine
 
 $(STAMP): pyproject.toml
 	@echo "== creating $(VENV) and installing hongbao-testbed with its test extras"
@@ -41,3 +41,7 @@ lab-down: $(STAMP)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache .ruff_cache
+
+# Everything the runs and tests left outside the checkout: venvs, lab, daemons, data.
+clean-machine:
+	bash scripts/clean-machine.sh

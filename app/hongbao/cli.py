@@ -14,9 +14,9 @@ from typing import TYPE_CHECKING
 
 import uvloop
 
-from hongbao import __version__
-from hongbao.addresses import parse_address
+from hongbao import __version__, flags
 from hongbao.capacity import connections_per_worker, raise_soft_limit, workers_for
+from hongbao.flags import OneLineParser, UsageError
 from hongbao.runs import resolve_run_dir, resolve_run_id
 from hongbao.workerloop import configure_logging
 
@@ -24,20 +24,25 @@ if TYPE_CHECKING:
     from hongbao.metrics.sinks import Sink
 
 log = logging.getLogger("hongbao")
+DEFAULT_SERVER_PORT = 7000
+CENTS = flags.number_range(1, unit="cents")
 
 
-def _worker_count(text: str, connections: int, minimum: int) -> int:
-    if text == "auto":
-        return workers_for(connections, minimum=minimum)
+def _source_ips(text: str) -> tuple[str, ...]:
+    from hongbao.client.source_pairs import parse_source_ips
+
     try:
-        count = int(text)
-    except ValueError:
-        raise SystemExit(f"--workers must be a number or 'auto', got {text!r}") from None
-    if count < 1:
-        raise SystemExit(f"--workers must be >= 1, got {count}")
+        return parse_source_ips(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error).removeprefix("--source-ips: ")) from None
+
+
+def _worker_count(count: int | None, connections: int, minimum: int) -> int:
+    if count is None:
+        return workers_for(connections, minimum=minimum)
     capacity = count * connections_per_worker()
     if connections > capacity:
-        raise SystemExit(
+        raise UsageError(
             f"{connections} connections do not fit {count} workers x "
             f"{connections_per_worker()} (open-files limit): use --workers auto or more workers"
         )
@@ -50,7 +55,7 @@ def _sink(args: argparse.Namespace) -> Sink | None:
     try:
         return sink_from_args(args)
     except ValueError as error:
-        raise SystemExit(str(error)) from None
+        raise UsageError(str(error)) from None
 
 
 def _add_run_flags(parser: argparse.ArgumentParser) -> None:
@@ -71,41 +76,43 @@ def _server(args: argparse.Namespace) -> int:
 
     raise_soft_limit()
     run_id = resolve_run_id(args.run_id)
-    control_host, control_port = parse_address(args.control)
+    control_host, control_port = args.control
+    listen_host, listen_port = args.listen
+    if listen_port is not None and args.port is not None and listen_port != args.port:
+        raise UsageError(f"--listen names port {listen_port} and --port {args.port}: give one")
     try:
         config = ServerConfig(
             run_dir=resolve_run_dir(args.run_dir, run_id),
             run_id=run_id,
             host_name=args.host_name,
-            listen_host=args.listen,
-            port=args.port,
+            listen_host=listen_host,
+            port=listen_port if listen_port is not None else
+            (args.port if args.port is not None else DEFAULT_SERVER_PORT),
             workers=_worker_count(args.workers, args.expect_connections,
                                   minimum=os.cpu_count() or 1),
             n_sets=args.sets,
             max_qps=args.max_qps,
             control_host=control_host,
             control_port=control_port,
-            shake_amount=AmountRange.parse(args.shake_amount, "--shake-amount"),
-            send_amount=AmountRange.parse(args.send_amount, "--send-amount"),
+            shake_amount=AmountRange(*args.shake_amount),
+            send_amount=AmountRange(*args.send_amount),
             seed=args.seed,
             phase=args.phase,
         )
     except ValueError as error:
-        raise SystemExit(str(error)) from None
+        raise UsageError(str(error)) from None
     return uvloop.run(ServerNode(config, _sink(args)).run(args.pid_file))
 
 
 def _client(args: argparse.Namespace) -> int:
     from hongbao.client.config import ClientConfig
     from hongbao.client.node import ClientNode
-    from hongbao.client.source_pairs import parse_source_ips
-
     raise_soft_limit()
     run_id = resolve_run_id(args.run_id)
-    server_host, server_port = parse_address(args.server)
-    control_host, control_port = parse_address(args.control)
+    server_host, server_port = args.server
+    control_host, control_port = args.control
+    port_low, port_high = args.source_ports
     try:
-        port_low, _, port_high = args.source_ports.partition("-")
         config = ClientConfig(
             run_dir=resolve_run_dir(args.run_dir, run_id),
             run_id=run_id,
@@ -115,9 +122,9 @@ def _client(args: argparse.Namespace) -> int:
             first_user=args.first_user,
             users=args.users,
             workers=_worker_count(args.workers, args.users, minimum=1),
-            source_ips=parse_source_ips(args.source_ips),
-            port_low=int(port_low),
-            port_high=int(port_high or port_low),
+            source_ips=args.source_ips,
+            port_low=port_low,
+            port_high=port_high,
             connect_rate=args.connect_rate,
             qps=args.qps,
             timeout_s=args.timeout,
@@ -127,7 +134,7 @@ def _client(args: argparse.Namespace) -> int:
         )
         node = ClientNode(config, _sink(args))
     except ValueError as error:
-        raise SystemExit(str(error)) from None
+        raise UsageError(str(error)) from None
     return uvloop.run(node.run(args.pid_file))
 
 
@@ -157,45 +164,56 @@ def _local_run(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hongbao", description=__doc__)
+    parser = OneLineParser(prog="hongbao", description=__doc__)
     parser.add_argument("--version", action="version", version=__version__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
     commands = parser.add_subparsers(dest="command", required=True)
 
     server = commands.add_parser("server", help="run a red-packet server node")
-    server.add_argument("--listen", default="0.0.0.0", help="address to accept on")
-    server.add_argument("--port", type=int, default=7000, help="0 picks a free port")
-    server.add_argument("--workers", default="auto",
+    server.add_argument("--listen", type=flags.listen_address, default=("0.0.0.0", None),
+                        help="HOST or HOST:PORT to accept on (default 0.0.0.0)")
+    server.add_argument("--port", type=flags.count(0, flags.MAX_PORT),
+                        help=f"0 picks a free port (default {DEFAULT_SERVER_PORT})")
+    server.add_argument("--workers", type=flags.workers, default=None,
                         help="worker processes, or 'auto' (cores, or what --expect-connections "
                              "needs under the open-files limit)")
-    server.add_argument("--expect-connections", type=int, default=0,
+    server.add_argument("--expect-connections", type=flags.count(0), default=0,
                         help="connections to size 'auto' workers for")
-    server.add_argument("--sets", type=int, default=100, help="SETs (user_id %% sets)")
-    server.add_argument("--max-qps", type=int, default=100_000,
+    server.add_argument("--sets", type=flags.count(1), default=100, help="SETs (user_id %% sets)")
+    server.add_argument("--max-qps", type=flags.count(1), default=100_000,
                         help="shed shakes above this rate with result 17")
-    server.add_argument("--control", default="127.0.0.1:8989", help="control API host:port")
-    server.add_argument("--shake-amount", default="1-2000", help="cents, LOW-HIGH")
-    server.add_argument("--send-amount", default="300-20000", help="cents, LOW-HIGH")
+    server.add_argument("--control", type=flags.address, default=("127.0.0.1", 8989),
+                        help="control API HOST:PORT (default 127.0.0.1:8989)")
+    server.add_argument("--shake-amount", type=CENTS, default=(1, 2000),
+                        help="cents, LOW-HIGH (default 1-2000)")
+    server.add_argument("--send-amount", type=CENTS, default=(300, 20000),
+                        help="cents, LOW-HIGH (default 300-20000)")
     server.add_argument("--seed", type=int, help="seed the amounts and recipients")
     _add_run_flags(server)
     server.set_defaults(func=_server)
 
     client = commands.add_parser("client", help="run a load-generating client node")
-    client.add_argument("--server", required=True, help="server host:port")
-    client.add_argument("--first-user", type=int, default=0)
-    client.add_argument("--users", type=int, default=1000, help="one connection per user")
-    client.add_argument("--workers", default="auto",
+    client.add_argument("--server", type=flags.address, required=True,
+                        help="server HOST:PORT")
+    client.add_argument("--first-user", type=flags.count(0), default=0)
+    client.add_argument("--users", type=flags.count(1), default=1000,
+                        help="one connection per user")
+    client.add_argument("--workers", type=flags.workers, default=None,
                         help="worker processes, or 'auto' (what --users needs under the "
                              "open-files limit)")
-    client.add_argument("--source-ips", default="",
+    client.add_argument("--source-ips", type=_source_ips, default=(),
                         help="addresses to bind, e.g. 127.0.0.2-127.0.0.9 ('' = kernel picks)")
-    client.add_argument("--source-ports", default="10000-60999", help="ports to bind, LOW-HIGH")
-    client.add_argument("--connect-rate", type=float, default=2000.0,
+    client.add_argument("--source-ports", type=flags.number_range(1, flags.MAX_PORT),
+                        default=(10000, 60999), help="ports to bind, LOW-HIGH")
+    client.add_argument("--connect-rate", type=flags.positive,
+                        default=2000.0,
                         help="new connections per second")
-    client.add_argument("--qps", type=int, default=0, help="shake requests per second")
-    client.add_argument("--timeout", type=float, default=5.0,
+    client.add_argument("--qps", type=flags.count(0), default=0,
+                        help="shake requests per second")
+    client.add_argument("--timeout", type=flags.positive, default=5.0,
                         help="seconds before a connect or a shake counts as timed out")
-    client.add_argument("--control", default="127.0.0.1:9090", help="control API host:port")
+    client.add_argument("--control", type=flags.address, default=("127.0.0.1", 9090),
+                        help="control API HOST:PORT (default 127.0.0.1:9090)")
     _add_run_flags(client)
     client.set_defaults(func=_client)
 
@@ -207,8 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     check.set_defaults(func=_ledger_check)
 
     workers = commands.add_parser("workers", help="workers needed for a connection count")
-    workers.add_argument("--connections", type=int, required=True)
-    workers.add_argument("--fd-limit", type=int, help="default: this process's limit")
+    workers.add_argument("--connections", type=flags.count(0), required=True)
+    workers.add_argument("--fd-limit", type=flags.count(1), help="default: this process's limit")
     workers.set_defaults(func=_workers)
 
     from hongbao.grafana import register as register_grafana
@@ -241,7 +259,11 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     configure_logging(logging.DEBUG if args.verbose else logging.INFO)
     func: Callable[[argparse.Namespace], int] = args.func
-    return func(args)
+    try:
+        return func(args)
+    except UsageError as error:
+        print(f"hongbao {args.command}: error: {error}", file=sys.stderr)
+        return flags.USAGE_ERROR_EXIT
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from typing import Any
 
 from rich.console import Console
 
+from hongbao import flags
 from hongbao.money import ledger_files, reconcile
 from hongbao.nodeprocess import NodeProcess, free_port, start_node
 from hongbao.pacing import split_count
@@ -57,15 +58,17 @@ class LocalRunPlan:
 def add_local_run_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-id")
     parser.add_argument("--run-dir")
-    parser.add_argument("--users", type=int, default=4000)
-    parser.add_argument("--clients", type=int, default=2, help="client nodes")
-    parser.add_argument("--server-workers", type=int, default=2)
-    parser.add_argument("--phase-seconds", type=int, default=10)
-    parser.add_argument("--phase2-qps", type=int, default=1000)
-    parser.add_argument("--phase3-qps", type=int, default=2000)
-    parser.add_argument("--shake-rate", type=float, default=200.0, help="packets generated/s")
-    parser.add_argument("--send-rate", type=float, default=50.0, help="packets sent/s")
-    parser.add_argument("--connect-rate", type=float, default=2000.0, help="per client node")
+    parser.add_argument("--users", type=flags.count(1), default=4000)
+    parser.add_argument("--clients", type=flags.count(1), default=2, help="client nodes")
+    parser.add_argument("--server-workers", type=flags.count(1), default=2)
+    parser.add_argument("--phase-seconds", type=flags.count(1), default=10)
+    parser.add_argument("--phase2-qps", type=flags.count(0), default=1000)
+    parser.add_argument("--phase3-qps", type=flags.count(0), default=2000)
+    parser.add_argument("--shake-rate", type=flags.rate(), default=200.0,
+                        help="packets generated/s")
+    parser.add_argument("--send-rate", type=flags.rate(), default=50.0, help="packets sent/s")
+    parser.add_argument("--connect-rate", type=flags.positive, default=2000.0,
+                        help="per client node")
 
 
 @dataclass

@@ -19,6 +19,8 @@ from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 
+from hongbao import flags
+from hongbao.flags import UsageError
 from hongbao.metrics.influx_query import query_points, run_query
 from hongbao.metrics.lineprotocol import Point, parse_line
 
@@ -181,15 +183,15 @@ def run_monitor(follower: RunDirFollower | InfluxFollower, once: bool, seconds: 
 def _monitor(args: argparse.Namespace) -> int:
     if args.influx_url:
         if not args.run_id:
-            raise SystemExit("hongbao monitor: --influx-url needs --run-id")
+            raise UsageError("--influx-url needs --run-id")
         follower: RunDirFollower | InfluxFollower = InfluxFollower(
             args.influx_url, args.influx_db, args.run_id)
     elif args.run_dir is not None:
         if not (args.run_dir / "metrics").is_dir():
-            raise SystemExit(f"hongbao monitor: {args.run_dir} has no metrics/ directory")
+            raise UsageError(f"{args.run_dir} has no metrics/ directory")
         follower = RunDirFollower(args.run_dir)
     else:
-        raise SystemExit("hongbao monitor: give a run directory, or --influx-url and --run-id")
+        raise UsageError("give a run directory, or --influx-url and --run-id")
     return run_monitor(follower, args.once, args.seconds, Console())
 
 
@@ -200,5 +202,5 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser.add_argument("--influx-url", default=os.environ.get("HONGBAO_INFLUX_URL"))
     parser.add_argument("--influx-db", default=os.environ.get("HONGBAO_INFLUX_DB", "hongbao"))
     parser.add_argument("--once", action="store_true", help="print one frame and exit")
-    parser.add_argument("--seconds", type=float, help="stop following after this long")
+    parser.add_argument("--seconds", type=flags.positive, help="stop following after this long")
     parser.set_defaults(func=_monitor)

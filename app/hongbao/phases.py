@@ -6,6 +6,8 @@ import argparse
 import time
 from pathlib import Path
 
+from hongbao import flags
+from hongbao.flags import UsageError
 from hongbao.metrics.lineprotocol import Point
 from hongbao.metrics.pointfile import PointFile
 
@@ -37,7 +39,7 @@ def _mark(args: argparse.Namespace) -> int:
         point = mark_phase(resolve_run_dir(args.run_dir, run_id), run_id, args.name, args.event,
                            args.host_name, args.target_qps)
     except ValueError as error:
-        raise SystemExit(f"hongbao phase mark: {error}") from None
+        raise UsageError(str(error)) from None
     print(f"phase {point.tags['phase']} {args.event} at {point.time}")
     return _ship_phase_points(args, run_id)
 
@@ -52,7 +54,7 @@ def _ship_phase_points(args: argparse.Namespace, run_id: str) -> int:
     try:
         sink = sink_from_args(args)
     except ValueError as error:
-        raise SystemExit(f"hongbao phase mark: {error}") from None
+        raise UsageError(str(error)) from None
     if sink is None:
         return 0
     run_dir = resolve_run_dir(args.run_dir, run_id)
@@ -71,7 +73,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     mark = actions.add_parser("mark", help="append a phase start or end point")
     mark.add_argument("--name", required=True, help="phase1, phase2, ...")
     mark.add_argument("--event", required=True, choices=("start", "end"))
-    mark.add_argument("--target-qps", type=int, default=0)
+    mark.add_argument("--target-qps", type=flags.count(0), default=0)
     mark.add_argument("--run-id")
     mark.add_argument("--run-dir")
     mark.add_argument("--host-name", default="controller", help="the 'host' tag")

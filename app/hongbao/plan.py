@@ -10,7 +10,9 @@ import argparse
 import json
 from dataclasses import asdict, dataclass
 
+from hongbao import flags
 from hongbao.capacity import workers_for
+from hongbao.flags import UsageError
 
 PORTS_PER_ADDRESS = 51000  # the default --source-ports 10000-60999
 
@@ -69,7 +71,7 @@ def _parse_pairs(items: list[str], flag: str) -> dict[str, float]:
         try:
             pairs[key] = float(value)
         except ValueError:
-            raise SystemExit(f"{flag} {item!r}: expected NAME=NUMBER") from None
+            raise UsageError(f"{flag} {item!r}: expected NAME=NUMBER") from None
     return pairs
 
 
@@ -79,7 +81,7 @@ def _plan_clients(args: argparse.Namespace) -> int:
         plan = plan_clients(args.connections, args.host, _parse_pairs(args.weight, "--weight"),
                             args.fd_limit, rates)
     except ValueError as error:
-        raise SystemExit(f"hongbao plan clients: {error}") from None
+        raise UsageError(str(error)) from None
     print(json.dumps({host: asdict(share) for host, share in plan.items()}, indent=1))
     return 0
 
@@ -88,11 +90,11 @@ def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("plan", help="size a testbed from its targets (JSON)")
     kinds = parser.add_subparsers(dest="plan_kind", required=True)
     clients = kinds.add_parser("clients", help="users and workers per client host")
-    clients.add_argument("--connections", type=int, required=True, help="users in all")
+    clients.add_argument("--connections", type=flags.count(0), required=True, help="users in all")
     clients.add_argument("--host", action="append", default=[], help="client hosts, in order")
     clients.add_argument("--weight", action="append", default=[], help="HOST=WEIGHT")
     clients.add_argument("--qps", action="append", default=[],
                          help="NAME=QPS: split this rate among the clients by users")
-    clients.add_argument("--fd-limit", type=int, required=True,
+    clients.add_argument("--fd-limit", type=flags.count(1), required=True,
                          help="open-files limit on the client hosts")
     clients.set_defaults(func=_plan_clients)

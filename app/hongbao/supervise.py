@@ -13,6 +13,8 @@ import sys
 import time
 from pathlib import Path
 
+from hongbao import flags
+
 RESTART_BACKOFF_FIRST = 1.0
 RESTART_BACKOFF_MAX = 30.0
 EXIT_NOT_RUNNING = 3  # like LSB 'status': program is not running
@@ -154,13 +156,13 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     starting = actions.add_parser("start", parents=[pid], help="start unless running")
     starting.add_argument("--log-file", type=Path, default=Path("/dev/null"))
-    starting.add_argument("--restart-limit", type=int, default=5,
+    starting.add_argument("--restart-limit", type=flags.count(0), default=5,
                           help="restarts in a row before giving up")
     starting.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND ARGS...")
     starting.set_defaults(func=_start)
 
     stopping = actions.add_parser("stop", parents=[pid], help="SIGTERM and wait for the drain")
-    stopping.add_argument("--timeout", type=float, default=60, help="seconds to wait")
+    stopping.add_argument("--timeout", type=flags.positive, default=60, help="seconds to wait")
     stopping.set_defaults(func=lambda args: stop(args.pid_file, args.timeout))
 
     checking = actions.add_parser("status", parents=[pid], help="exit 0 if running, else 3")

@@ -25,6 +25,9 @@ SCENARIO_TIMEOUT_S = 300
 DESTROY_TIMEOUT_S = 120
 OUTPUT_TAIL_LINES = 80
 NEEDED_TOOLS = ("ip", "sshd", "unshare")
+# The hongbao roles' scenarios share one venv and wheelhouse here (molecule.yml): the first
+# scenario installs, the others find it. It starts empty, so no run depends on an earlier one.
+SHARED_INSTALL_DIR = Path("/var/tmp/hongbao-molecule")
 
 
 def roles_with_scenarios() -> list[str]:
@@ -80,6 +83,12 @@ def kill_tree(pid: int) -> None:
 
 def tail(text: str, lines: int = OUTPUT_TAIL_LINES) -> str:
     return "\n".join(text.splitlines()[-lines:])
+
+
+@pytest.fixture(scope="module", autouse=True)
+def fresh_shared_install() -> None:
+    if os.geteuid() == 0:
+        shutil.rmtree(SHARED_INSTALL_DIR, ignore_errors=True)
 
 
 @pytest.mark.skipif(os.geteuid() != 0,

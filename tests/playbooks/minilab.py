@@ -33,6 +33,13 @@ all:
         client02: {{ansible_host: 198.19.110.22, lab_source_addresses: [198.19.110.122]}}
 """
 MONITOR_INFLUX = "http://198.19.110.11:8086"
+# Everything the playbooks write on the hosts goes under the test's own directory:
+# no test depends on /opt/hongbao or /var/lib/hongbao, or on what an earlier run left.
+PATHS = """\
+testbed_home: {root}/home
+testbed_venv: {root}/opt/venv
+hongbao_app_wheelhouse: {root}/opt/wheelhouse
+"""
 
 
 def write_inventory(root: Path, hosts: str = HOSTS) -> Path:
@@ -41,6 +48,7 @@ def write_inventory(root: Path, hosts: str = HOSTS) -> Path:
     (inventory / "hosts.yml").write_text(hosts.format(state=root / "state"))
     shutil.copytree(REPO / "inventory" / "lab" / "group_vars", inventory / "group_vars",
                     dirs_exist_ok=True)
+    (inventory / "group_vars" / "all" / "test_paths.yml").write_text(PATHS.format(root=root))
     return inventory
 
 

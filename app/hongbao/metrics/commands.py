@@ -13,6 +13,7 @@ import sys
 import time
 from pathlib import Path
 
+from hongbao import flags
 from hongbao.metrics.pointfile import metrics_dir
 from hongbao.metrics.shipper import Shipper
 from hongbao.metrics.sink_config import add_sink_flags, sink_from_args
@@ -95,7 +96,7 @@ def register(commands: argparse._SubParsersAction) -> None:
                              f"default {DEFAULT_PATTERN})")
     parser.add_argument("--follow", action="store_true",
                         help="keep shipping new lines until Ctrl-C or SIGTERM")
-    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
+    parser.add_argument("--timeout", type=flags.positive, default=DEFAULT_TIMEOUT_S,
                         help="give up when no batch went out for this many seconds (with "
                              "--follow: bounds the final flush) (default %(default)g)")
     parser.add_argument("--from-start", action="store_true",

@@ -11,17 +11,6 @@ class AmountRange:
     low: int
     high: int
 
-    @classmethod
-    def parse(cls, text: str, name: str) -> AmountRange:
-        try:
-            low_text, _, high_text = text.partition("-")
-            low, high = int(low_text), int(high_text or low_text)
-        except ValueError:
-            raise ValueError(f"{name}: expected LOW-HIGH in cents, got {text!r}") from None
-        if not 1 <= low <= high:
-            raise ValueError(f"{name}: need 1 <= LOW <= HIGH, got {text!r}")
-        return cls(low, high)
-
 
 @dataclass(frozen=True)
 class ServerConfig:
