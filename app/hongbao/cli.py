@@ -128,6 +128,7 @@ def _client(args: argparse.Namespace) -> int:
             connect_rate=args.connect_rate,
             qps=args.qps,
             timeout_s=args.timeout,
+            login_wait_s=args.login_wait,
             control_host=control_host,
             control_port=control_port,
             phase=args.phase,
@@ -212,6 +213,9 @@ def build_parser() -> argparse.ArgumentParser:
                         help="shake requests per second")
     client.add_argument("--timeout", type=flags.positive, default=5.0,
                         help="seconds before a connect or a shake counts as timed out")
+    client.add_argument("--login-wait", type=flags.positive, default=30.0,
+                        help="seconds a connection may wait for LOGIN_OK before it is "
+                             "closed and retried with backoff (default 30)")
     client.add_argument("--control", type=flags.address, default=("127.0.0.1", 9090),
                         help="control API HOST:PORT (default 127.0.0.1:9090)")
     _add_run_flags(client)

@@ -23,6 +23,7 @@ class ClientConfig:
     max_connecting: int = 2000  # whole node, connects in flight at once
     qps: int = 0  # whole node, shake requests per second
     timeout_s: float = 5.0
+    login_wait_s: float = 30.0  # connected, no LOGIN_OK yet: then abort and retry
     control_host: str = "127.0.0.1"
     control_port: int = 9090
     phase: str = "idle"

@@ -15,7 +15,8 @@ class ClientConnection(asyncio.Protocol):
     """``pending`` is the intended send time of the oldest unanswered shake and
     ``inflight`` how many are unanswered (responses come back in order)."""
 
-    __slots__ = ("_rest", "_worker", "inflight", "logged_in", "pending", "transport", "user")
+    __slots__ = ("_rest", "_worker", "inflight", "logged_in", "login_expired", "pending",
+                 "transport", "user")
 
     def __init__(self, worker: ClientWorker, user: int) -> None:
         self._worker = worker
@@ -23,6 +24,7 @@ class ClientConnection(asyncio.Protocol):
         self._rest = b""
         self.transport: asyncio.Transport | None = None
         self.logged_in = False
+        self.login_expired = False
         self.pending = 0.0
         self.inflight = 0
 
@@ -49,8 +51,7 @@ class ClientConnection(asyncio.Protocol):
             elif kind is p.ClaimResult:
                 worker.on_claim_result(frame)  # type: ignore[arg-type]
             elif kind is p.LoginOk:
-                self.logged_in = True
-                worker.counters.logins += 1
+                worker.logged_in(self)
             else:
                 worker.protocol_error(self, p.ProtocolError("unexpected_cmd", kind.__name__))
                 return

@@ -9,6 +9,8 @@ CLIENT_FIELDS = (
     "connect_errors",
     "disconnects",
     "logins",
+    "logged_in",
+    "login_timeouts",
     "requests",
     "responses",
     "won",
@@ -22,7 +24,7 @@ CLIENT_FIELDS = (
     "send_skipped",
     "protocol_errors",
 )
-CLIENT_GAUGES = frozenset({"connections"})
+CLIENT_GAUGES = frozenset({"connections", "logged_in"})
 
 
 class ClientCounters(Counters):

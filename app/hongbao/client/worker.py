@@ -78,6 +78,8 @@ class ClientWorker:
         self._timer: asyncio.TimerHandle | None = None
         self._error_log_at = 0.0
         self._rng = random.Random()
+        # Connections that have not seen LOGIN_OK yet, oldest first: (deadline, connection).
+        self._awaiting_login: deque[tuple[float, ClientConnection]] = deque()
 
     # ---- lifecycle (WorkerBody) ----
     async def start(self) -> dict[str, Any]:
@@ -100,6 +102,7 @@ class ClientWorker:
     def tick(self, second: int) -> dict[str, Any]:
         self.now_s = second + 1
         self._expire_timeouts(time.time())
+        self._expire_logins(time.time())
         totals = self.counters.as_dict()
         latency = self.latency.take()
         self.emitter.emit(second, totals, latency)
@@ -187,15 +190,15 @@ class ClientWorker:
             await loop.create_connection(
                 lambda: ClientConnection(self, self.first_user + k), sock=sock
             )
-        except (OSError, TimeoutError) as error:
+        except Exception as error:  # whatever failed, the user retries with backoff
             sock.close()
             if isinstance(error, OSError) and error.errno == errno.EADDRINUSE:
                 self._detours[k] = self._detours.get(k, 0) + 1  # next time, a spare pair
-            self._connect_failed(k, error)
-        finally:
             self._connecting -= 1
+            self._connect_failed(k, connect_error_reason(error, self.config.timeout_s))
+        # On success the user stays "connecting" until LOGIN_OK (logged_in) or the close.
 
-    def _connect_failed(self, k: int, error: BaseException) -> None:
+    def _connect_failed(self, k: int, reason: str) -> None:
         self.counters.connect_errors += 1
         attempt = self._attempts.get(k, 0) + 1
         self._attempts[k] = attempt
@@ -203,7 +206,7 @@ class ClientWorker:
         if now - self._error_log_at >= 1.0:
             self._error_log_at = now
             log.warning("connect errors so far: %d (latest: user %d, %s)",
-                        self.counters.connect_errors, self.first_user + k, error)
+                        self.counters.connect_errors, self.first_user + k, reason)
         if not self.draining:
             self._retry_later(k, attempt)
 
@@ -261,21 +264,49 @@ class ClientWorker:
                 self.counters.timeouts += connection.inflight
                 connection.inflight = 0
 
+    def _expire_logins(self, now: float) -> None:
+        """Abort connections still without LOGIN_OK at their deadline: the close counts as
+        a failed attempt and the user retries with backoff (a server that accepted late, or
+        never, cannot keep a user waiting for good)."""
+        waiting = self._awaiting_login
+        while waiting and waiting[0][0] <= now:
+            _, connection = waiting.popleft()
+            if not connection.logged_in and connection.transport is not None:
+                self.counters.login_timeouts += 1
+                connection.login_expired = True
+                connection.transport.abort()
+
     # ---- connection events ----
     def connected(self, connection: ClientConnection) -> None:
         k = connection.user - self.first_user
         self.connections[k] = connection
-        self._attempts.pop(k, None)
         self.counters.connections += 1
+        self._awaiting_login.append((time.time() + self.config.login_wait_s, connection))
+
+    def logged_in(self, connection: ClientConnection) -> None:
+        connection.logged_in = True
+        self._attempts.pop(connection.user - self.first_user, None)
+        self._connecting -= 1
+        self.counters.logins += 1
+        self.counters.logged_in += 1
 
     def disconnected(self, connection: ClientConnection) -> None:
         k = connection.user - self.first_user
         if self.connections[k] is connection:
             self.connections[k] = None
         self.counters.connections -= 1
-        if not self.draining:
-            self.counters.disconnects += 1
-            self._retry_later(k, self._attempts.get(k, 0) + 1)
+        if connection.logged_in:
+            self.counters.logged_in -= 1
+            if not self.draining:
+                self.counters.disconnects += 1
+                self._retry_later(k, self._attempts.get(k, 0) + 1)
+            return
+        self._connecting -= 1  # a failed attempt: closed before LOGIN_OK
+        if self.draining:
+            return
+        reason = (f"no LOGIN_OK within {self.config.login_wait_s:g} s"
+                  if connection.login_expired else "closed by the server before LOGIN_OK")
+        self._connect_failed(k, reason)
 
     def on_shake_result(self, connection: ClientConnection, frame: p.ShakeResult) -> None:
         counters = self.counters
@@ -308,6 +339,13 @@ class ClientWorker:
         log.warning("user %d: protocol error from server: %s", connection.user, error)
         if connection.transport is not None:
             connection.transport.abort()
+
+
+def connect_error_reason(error: BaseException, timeout_s: float) -> str:
+    """A connect error as a log reason: never empty (a TimeoutError has no message)."""
+    if isinstance(error, TimeoutError):
+        return f"connect timed out after {timeout_s:g} s"
+    return f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
 
 
 def worker_main(config: ClientConfig, index: int, conn: Connection) -> None:
