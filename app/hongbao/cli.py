@@ -239,6 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     from hongbao.monitor import register as register_monitor
     from hongbao.phases import register as register_phase
     from hongbao.plan import register as register_plan
+    from hongbao.progress import register as register_progress
     from hongbao.report.commands import register as register_report
     from hongbao.supervise import register as register_supervise
 
@@ -246,6 +247,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_monitor(commands)
     register_supervise(commands)
     register_plan(commands)
+    register_progress(commands)
     register_phase(commands)
     register_lab(commands)
     register_ship(commands)
