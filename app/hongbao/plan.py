@@ -1,13 +1,15 @@
 """Sizing a testbed from its targets: who holds which users, and how many workers.
 
-``hongbao plan clients`` prints JSON for Ansible: each client's first user, user count
-and worker count, so the roles never compute ranges in Jinja.
+``hongbao plan targets|server|clients`` print JSON for Ansible: the run's targets at a
+scale, the server's workers, each client's first user, user count, workers and QPS shares,
+so the roles never compute numbers in Jinja.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from hongbao import flags
@@ -15,6 +17,49 @@ from hongbao.capacity import workers_for
 from hongbao.flags import UsageError
 
 PORTS_PER_ADDRESS = 51000  # the default --source-ports 10000-60999
+SEED_CONNECTIONS = 1_000_000
+SEED_PHASE_QPS = {"phase1": 0, "phase2": 30_000, "phase3": 60_000}
+MAX_SCALE = 10.0
+
+
+@dataclass(frozen=True)
+class Targets:
+    connections: int
+    qps: dict[str, int]  # phase name -> shakes per second in all
+    shake_total: int  # red packets generated over one phase's hold
+    send_total: int  # red packets sent over one phase's hold
+
+
+def plan_targets(scale: float, phase_seconds: int, shake_rate: float,
+                 send_rate: float) -> Targets:
+    """The seed's targets at ``scale`` (1.0: 1M connections, 30k then 60k QPS)."""
+    if not 0 < scale <= MAX_SCALE:
+        raise ValueError(f"scale must be > 0 and <= {MAX_SCALE:g}, got {scale:g}")
+    return Targets(
+        connections=round(SEED_CONNECTIONS * scale),
+        qps={name: round(qps * scale) for name, qps in SEED_PHASE_QPS.items()},
+        shake_total=int(shake_rate * phase_seconds),
+        send_total=int(send_rate * phase_seconds))
+
+
+@dataclass(frozen=True)
+class ServerPlan:
+    workers: int
+    needed: int  # the fewest workers that hold the connections under the fd limit
+
+
+def plan_server(connections: int, fd_limit: int, workers: int | None,
+                max_processes: int) -> ServerPlan:
+    needed = workers_for(connections, limit=fd_limit)
+    chosen = needed if workers is None else workers
+    if chosen < needed:
+        raise ValueError(f"{connections} connections need {needed} server workers at nofile "
+                         f"{fd_limit}, but {chosen} were asked for: use 'auto' or more")
+    if chosen > max_processes:
+        raise ValueError(f"{connections} connections need {chosen} server workers at nofile "
+                         f"{fd_limit}, over the limit of {max_processes} processes per host: "
+                         "lower the scale or raise the open-files limit")
+    return ServerPlan(chosen, needed)
 
 
 @dataclass(frozen=True)
@@ -86,6 +131,15 @@ def _plan_clients(args: argparse.Namespace) -> int:
     return 0
 
 
+def _print_plan(make: Callable[[], object]) -> int:
+    try:
+        plan = make()
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+    print(json.dumps(asdict(plan), indent=1))  # type: ignore[call-overload]
+    return 0
+
+
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser("plan", help="size a testbed from its targets (JSON)")
     kinds = parser.add_subparsers(dest="plan_kind", required=True)
@@ -98,3 +152,23 @@ def register(commands: argparse._SubParsersAction) -> None:
     clients.add_argument("--fd-limit", type=flags.count(1), required=True,
                          help="open-files limit on the client hosts")
     clients.set_defaults(func=_plan_clients)
+
+    targets = kinds.add_parser("targets", help="connections, QPS and packet totals at a scale")
+    targets.add_argument("--scale", type=flags.positive, required=True,
+                         help="1.0 is the seed: 1M connections, 30k then 60k QPS")
+    targets.add_argument("--phase-seconds", type=flags.count(1), required=True)
+    targets.add_argument("--shake-rate", type=flags.rate(), default=200.0,
+                         help="red packets generated per second")
+    targets.add_argument("--send-rate", type=flags.rate(), default=50.0,
+                         help="red packets sent per second")
+    targets.set_defaults(func=lambda args: _print_plan(lambda: plan_targets(
+        args.scale, args.phase_seconds, args.shake_rate, args.send_rate)))
+
+    server = kinds.add_parser("server", help="the server's worker count")
+    server.add_argument("--connections", type=flags.count(0), required=True)
+    server.add_argument("--fd-limit", type=flags.count(1), required=True)
+    server.add_argument("--workers", type=flags.workers, default=None, help="a number or auto")
+    server.add_argument("--max-processes", type=flags.count(1), required=True,
+                        help="worker processes one host may run")
+    server.set_defaults(func=lambda args: _print_plan(lambda: plan_server(
+        args.connections, args.fd_limit, args.workers, args.max_processes)))

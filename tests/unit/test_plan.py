@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from hongbao.plan import plan_clients, split_users
+from hongbao.plan import plan_clients, plan_server, plan_targets, split_users
 
 
 def test_seed_topology_splits_a_million_as_16_by_60k_and_40k() -> None:
@@ -30,3 +30,20 @@ def test_rates_split_exactly_in_proportion_to_users() -> None:
                         {"phase2": 30_000, "phase3": 60_000})
     assert sum(s.qps["phase2"] for s in plan.values()) == 30_000
     assert plan["client01"].qps["phase3"] == 3600 and plan["client17"].qps["phase3"] == 2400
+
+
+def test_targets_scale_the_seed_and_size_the_phase_totals() -> None:
+    targets = plan_targets(0.1, 60, 200.0, 50.0)
+    assert targets.connections == 100_000
+    assert targets.qps == {"phase1": 0, "phase2": 3000, "phase3": 6000}
+    assert (targets.shake_total, targets.send_total) == (12_000, 3000)
+    with pytest.raises(ValueError, match="scale must be > 0 and <= 10"):
+        plan_targets(0, 60, 200.0, 50.0)
+
+
+def test_server_workers_cover_the_connections_within_the_host_limit() -> None:
+    assert plan_server(1_000_000, 20_000, None, 256).workers == 51
+    with pytest.raises(ValueError, match="need 51 server workers"):
+        plan_server(1_000_000, 20_000, 10, 256)
+    with pytest.raises(ValueError, match="over the limit of 40 processes per host"):
+        plan_server(1_000_000, 20_000, None, 40)
