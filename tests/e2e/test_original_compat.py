@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from hongbao import protocol as p
+from hongbao.metrics.pointfile import read_points
 from hongbao.nodeprocess import control_get, start_node
 from tests.doubles.original_server import (
     ORIGINAL_SETS,
@@ -139,7 +140,8 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
             client.get("/qps", qps=0)
             wait_for(lambda: client_settled(client.counters(), double.totals()), 20,
                      "every shake answered and every claim answered or expired")
-            result: dict[str, Any] = {"client": client.counters(), "double": double.totals()}
+            result: dict[str, Any] = {"client": client.counters(), "double": double.totals(),
+                                      "run_dir": run_dir}
         finally:
             exit_code = client.stop()
     result["exit_code"] = exit_code
@@ -187,6 +189,14 @@ def test_claims_on_a_finished_packet_are_counted_unanswered(finished_run: dict) 
     assert client["claims_unanswered"] == double.claims_ignored == SENT_PACKETS
     assert client["claims_sent"] == double.claims + double.claims_ignored
     assert client["claims_late"] == 0
+
+
+def test_per_second_points_carry_the_claim_counters(finished_run: dict) -> None:
+    points = [point for path in (finished_run["run_dir"] / "metrics").glob("client-*.lp")
+              for point in read_points(path)]
+    for name in ("notices_answered", "claims_sent", "claims", "claims_zero",
+                 "claims_unanswered", "claimed_amount"):
+        assert sum(point.fields[name] for point in points) == finished_run["client"][name]
 
 
 def test_client_drains_and_exits_zero(finished_run: dict) -> None:
