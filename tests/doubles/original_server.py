@@ -27,7 +27,7 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from aiohttp import web
 
@@ -264,7 +264,6 @@ class ThreadedDouble:
 
     server: OriginalServer
     loop: asyncio.AbstractEventLoop
-    thread: threading.Thread = field(repr=False)
 
     @property
     def port(self) -> int:
@@ -290,7 +289,7 @@ def running_original_server(options: Options | None = None) -> Iterator[Threaded
     server = OriginalServer(options)
     try:
         asyncio.run_coroutine_threadsafe(server.start(), loop).result(10)
-        yield ThreadedDouble(server, loop, thread)
+        yield ThreadedDouble(server, loop)
     finally:
         asyncio.run_coroutine_threadsafe(server.stop(), loop).result(10)
         loop.call_soon_threadsafe(loop.stop)
