@@ -16,6 +16,7 @@ import uvloop
 
 from hongbao import __version__, flags
 from hongbao.capacity import connections_per_worker, raise_soft_limit, workers_for
+from hongbao.client.config import SERVER_KINDS
 from hongbao.flags import OneLineParser, UsageError
 from hongbao.runs import resolve_run_dir, resolve_run_id
 from hongbao.workerloop import configure_logging
@@ -119,6 +120,7 @@ def _client(args: argparse.Namespace) -> int:
             host_name=args.host_name,
             server_host=server_host,
             server_port=server_port,
+            server_kind=args.server_kind,
             first_user=args.first_user,
             users=args.users,
             workers=_worker_count(args.workers, args.users, minimum=1),
@@ -180,9 +182,13 @@ def build_parser() -> argparse.ArgumentParser:
                              "needs under the open-files limit)")
     server.add_argument("--expect-connections", type=flags.count(0), default=0,
                         help="connections to size 'auto' workers for")
-    server.add_argument("--sets", type=flags.count(1), default=100, help="SETs (user_id %% sets)")
+    server.add_argument("--sets", type=flags.count(1), default=256,
+                        help="SETs (user_id %% sets; default 256, as the original)")
     server.add_argument("--max-qps", type=flags.count(1), default=100_000,
-                        help="shed shakes above this rate with result 17")
+                        help="shed shakes above this rate per node with result 17, split "
+                             "evenly among the workers (default 100000); logins and claims "
+                             "are never shed. The original sheds requests of every kind "
+                             "above 65,000/s")
     server.add_argument("--control", type=flags.address, default=("127.0.0.1", 8989),
                         help="control API HOST:PORT (default 127.0.0.1:8989)")
     server.add_argument("--shake-amount", type=CENTS, default=(1, 2000),
@@ -196,6 +202,10 @@ def build_parser() -> argparse.ArgumentParser:
     client = commands.add_parser("client", help="run a load-generating client node")
     client.add_argument("--server", type=flags.address, required=True,
                         help="server HOST:PORT")
+    client.add_argument("--server-kind", choices=SERVER_KINDS, default="hongbao",
+                        help="'original': the server answers a shake with a SEND_NOTICE in "
+                             "place of its result (the original Go server); 'hongbao' "
+                             "(default): notices are pushed and answer no shake")
     client.add_argument("--first-user", type=flags.count(0), default=0)
     client.add_argument("--users", type=flags.count(1), default=1000,
                         help="one connection per user")

@@ -5,6 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+# How the server answers (DESIGN §2): "hongbao" pushes SEND_NOTICEs to the chosen users;
+# "original" answers a SHAKE with a SEND_NOTICE in place of its SHAKE_RESULT.
+SERVER_KINDS = ("hongbao", "original")
+
 
 @dataclass(frozen=True)
 class ClientConfig:
@@ -13,6 +17,7 @@ class ClientConfig:
     host_name: str
     server_host: str
     server_port: int
+    server_kind: str = "hongbao"
     first_user: int = 0
     users: int = 1000
     workers: int = 1
@@ -27,3 +32,8 @@ class ClientConfig:
     control_host: str = "127.0.0.1"
     control_port: int = 9090
     phase: str = "idle"
+
+    def __post_init__(self) -> None:
+        if self.server_kind not in SERVER_KINDS:
+            raise ValueError(f"server kind {self.server_kind!r} is not one of "
+                             f"{', '.join(SERVER_KINDS)}")

@@ -49,7 +49,7 @@ class ClientConnection(asyncio.Protocol):
             elif kind is p.SendNotice:
                 worker.on_notice(self, frame)  # type: ignore[arg-type]
             elif kind is p.ClaimResult:
-                worker.on_claim_result(frame)  # type: ignore[arg-type]
+                worker.on_claim_result(self, frame)  # type: ignore[arg-type]
             elif kind is p.LoginOk:
                 worker.logged_in(self)
             else:

@@ -18,8 +18,13 @@ CLIENT_FIELDS = (
     "none",
     "overload",
     "notices",
-    "claims",
-    "claimed_amount",
+    "notices_answered",  # notices that answered a shake (--server-kind original)
+    "claims_sent",
+    "claims",  # answered within the timeout, zero amounts included
+    "claims_zero",
+    "claims_unanswered",  # no reply within the timeout
+    "claims_late",  # replies that matched no waiting claim (came after the timeout)
+    "claimed_amount",  # every reply's amount, late ones included
     "timeouts",
     "send_skipped",
     "protocol_errors",

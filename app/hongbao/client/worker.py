@@ -17,6 +17,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from hongbao import protocol as p
+from hongbao.client.claim_book import ClaimBook
 from hongbao.client.config import ClientConfig
 from hongbao.client.connection import ClientConnection
 from hongbao.client.counters import CLIENT_GAUGES, ClientCounters
@@ -64,6 +65,8 @@ class ClientWorker:
         self.now_s = int(time.time())
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sent: deque[tuple[float, ClientConnection]] = deque()  # (intended, conn)
+        self._notices_answer_shakes = config.server_kind == "original"
+        self.claims = ClaimBook()
         self.draining = False
         self._connect_rate = SteadyRate(0, 0, 0.0)
         self._next_to_connect = 0
@@ -119,9 +122,9 @@ class ClientWorker:
         if self._timer is not None:
             self._timer.cancel()
         deadline = time.monotonic() + min(self.config.timeout_s, 2.0)
-        while time.monotonic() < deadline and any(
+        while time.monotonic() < deadline and (self.claims.waiting_count or any(
             c is not None and c.inflight for c in self.connections
-        ):
+        )):
             await asyncio.sleep(0.05)
         for connection in self.connections:
             if connection is not None and connection.transport is not None:
@@ -255,8 +258,10 @@ class ClientWorker:
 
     def _expire_timeouts(self, now: float) -> None:
         """Look only at sends older than the timeout, oldest first (no scan of every
-        connection): a connection whose oldest unanswered shake is that old times out."""
+        connection): a connection whose oldest unanswered shake is that old times out.
+        Claims that old with no reply are counted unanswered (not as shake timeouts)."""
         limit = now - self.config.timeout_s
+        self.counters.claims_unanswered += self.claims.expire(limit)
         sent = self._sent
         while sent and sent[0][0] < limit:
             intended, connection = sent.popleft()
@@ -311,11 +316,7 @@ class ClientWorker:
     def on_shake_result(self, connection: ClientConnection, frame: p.ShakeResult) -> None:
         counters = self.counters
         counters.responses += 1
-        if connection.inflight:
-            self.latency.record(int((time.time() - connection.pending) * 1_000_000))
-            connection.inflight -= 1
-            if connection.inflight:  # the user's next send was intended one period on
-                connection.pending += self._period_or_zero
+        self._answer_oldest_shake(connection)
         result = frame.result
         if result == p.RESULT_WON:
             counters.won += 1
@@ -325,14 +326,35 @@ class ClientWorker:
         elif result == p.RESULT_OVERLOAD:
             counters.overload += 1
 
-    def on_notice(self, connection: ClientConnection, frame: p.SendNotice) -> None:
-        self.counters.notices += 1
-        connection.write(p.encode_claim(0, frame.packet_id, self.now_s))
+    def _answer_oldest_shake(self, connection: ClientConnection) -> None:
+        if connection.inflight:
+            self.latency.record(int((time.time() - connection.pending) * 1_000_000))
+            connection.inflight -= 1
+            if connection.inflight:  # the user's next send was intended one period on
+                connection.pending += self._period_or_zero
 
-    def on_claim_result(self, frame: p.ClaimResult) -> None:
-        if frame.amount:
-            self.counters.claims += 1
-            self.counters.claimed_amount += frame.amount
+    def on_notice(self, connection: ClientConnection, frame: p.SendNotice) -> None:
+        """The original server sends a notice in place of a shake's result; ours pushes
+        notices unprompted, so there a notice answers no shake."""
+        counters = self.counters
+        counters.notices += 1
+        if self._notices_answer_shakes and connection.inflight:
+            counters.responses += 1
+            counters.notices_answered += 1
+            self._answer_oldest_shake(connection)
+        connection.write(p.encode_claim(0, frame.packet_id, self.now_s))
+        counters.claims_sent += 1
+        self.claims.sent(connection.user, frame.packet_id, time.time())
+
+    def on_claim_result(self, connection: ClientConnection, frame: p.ClaimResult) -> None:
+        counters = self.counters
+        if self.claims.answered(connection.user, frame.packet_id):
+            counters.claims += 1
+            if not frame.amount:
+                counters.claims_zero += 1
+        else:
+            counters.claims_late += 1
+        counters.claimed_amount += frame.amount
 
     def protocol_error(self, connection: ClientConnection, error: p.ProtocolError) -> None:
         self.counters.protocol_errors += 1

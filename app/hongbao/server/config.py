@@ -20,7 +20,7 @@ class ServerConfig:
     listen_host: str = "0.0.0.0"
     port: int = 7000
     workers: int = 2
-    n_sets: int = 100
+    n_sets: int = 256  # as the original (user_id % 256)
     max_qps: int = 100_000  # whole node; each worker sheds above its share
     backlog: int = 8192
     control_host: str = "127.0.0.1"

@@ -1,0 +1,1 @@
+"""Behavioural test doubles of the systems hongbao must interoperate with."""
