@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -14,6 +15,7 @@ import time
 from pathlib import Path
 
 from hongbao import flags
+from hongbao.backoff import capped_exponential
 
 RESTART_BACKOFF_FIRST = 1.0
 RESTART_BACKOFF_MAX = 30.0
@@ -61,7 +63,7 @@ def _supervise(command: list[str], pid_file: Path, restart_limit: int) -> int:
                 print(f"supervise: exited with {code}; gave up after {restart_limit} restarts",
                       flush=True)
                 return code or 1
-            delay = min(RESTART_BACKOFF_MAX, RESTART_BACKOFF_FIRST * 2 ** (restarts - 1))
+            delay = capped_exponential(restarts, RESTART_BACKOFF_FIRST, RESTART_BACKOFF_MAX)
             print(f"supervise: exited with {code}; restart {restarts} in {delay:.0f} s",
                   flush=True)
             time.sleep(delay)
@@ -92,18 +94,18 @@ def start(command: list[str], pid_file: Path, log_file: Path, restart_limit: int
     pid_file.parent.mkdir(parents=True, exist_ok=True)
     log_file.parent.mkdir(parents=True, exist_ok=True)
     recorded.write_text(wanted)
-    if os.fork():  # the caller waits for the daemon's pid file, then reports
-        return _await_pid_file(pid_file, log_file)
-    os.setsid()
-    if os.fork():
-        os._exit(0)
-    log = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-    null = os.open(os.devnull, os.O_RDONLY)
-    os.dup2(null, 0)
-    os.dup2(log, 1)
-    os.dup2(log, 2)
-    pid_file.write_text(f"{os.getpid()}\n")
-    os._exit(_supervise(command, pid_file, restart_limit))
+    daemon = shutil.which("start-stop-daemon")
+    if daemon is None:
+        raise SystemExit("hongbao supervise start: start-stop-daemon not found "
+                         "(Debian's dpkg package provides it)")
+    # start-stop-daemon detaches the supervisor, writes its pid file and sends its output to
+    # the log; the supervisor ('supervise run') keeps the command running.
+    subprocess.run([
+        daemon, "--start", "--background", "--make-pidfile", "--pidfile", str(pid_file),
+        "--output", str(log_file), "--startas", sys.executable, "--",
+        "-m", "hongbao.cli", "supervise", "run", "--pid-file", str(pid_file),
+        "--restart-limit", str(restart_limit), "--", *command], check=True)
+    return _await_pid_file(pid_file, log_file)
 
 
 def _await_pid_file(pid_file: Path, log_file: Path, timeout: float = 10) -> int:
@@ -143,9 +145,12 @@ def status(pid_file: Path) -> int:
     return 0 if pid else EXIT_NOT_RUNNING
 
 
+def _command(args: argparse.Namespace) -> list[str]:
+    return args.command[1:] if args.command[:1] == ["--"] else args.command
+
+
 def _start(args: argparse.Namespace) -> int:
-    command = args.command[1:] if args.command[:1] == ["--"] else args.command
-    return start(command, args.pid_file, args.log_file, args.restart_limit)
+    return start(_command(args), args.pid_file, args.log_file, args.restart_limit)
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -160,6 +165,14 @@ def register(commands: argparse._SubParsersAction) -> None:
                           help="restarts in a row before giving up")
     starting.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND ARGS...")
     starting.set_defaults(func=_start)
+
+    running = actions.add_parser("run", parents=[pid],
+                                 help="the supervisor itself, in the foreground (start runs it "
+                                      "under start-stop-daemon)")
+    running.add_argument("--restart-limit", type=flags.count(0), default=5)
+    running.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND ARGS...")
+    running.set_defaults(func=lambda args: _supervise(_command(args), args.pid_file,
+                                                      args.restart_limit))
 
     stopping = actions.add_parser("stop", parents=[pid], help="SIGTERM and wait for the drain")
     stopping.add_argument("--timeout", type=flags.positive, default=60, help="seconds to wait")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from tests.e2e.nodes import wait_for
 
 HONGBAO = [sys.executable, "-m", "hongbao.cli", "supervise"]
 
@@ -16,9 +17,11 @@ def supervise(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_start_twice_runs_one_daemon_and_stop_lets_it_finish(tmp_path: Path) -> None:
     pid_file, marker = tmp_path / "d.pid", tmp_path / "terminated"
+    ready = tmp_path / "ready"
     program = ("import signal, sys, time, pathlib\n"
                f"signal.signal(signal.SIGTERM, lambda *a: (pathlib.Path({str(marker)!r})"
                ".write_text('drained'), sys.exit(0)))\n"
+               f"pathlib.Path({str(ready)!r}).write_text('ready')\n"
                "time.sleep(120)\n")
     first = supervise("start", "--pid-file", str(pid_file), "--log-file",
                       str(tmp_path / "d.log"), "--", sys.executable, "-c", program)
@@ -27,7 +30,7 @@ def test_start_twice_runs_one_daemon_and_stop_lets_it_finish(tmp_path: Path) -> 
                        str(tmp_path / "d.log"), "--", sys.executable, "-c", program)
     assert "already running" in second.stdout
     assert supervise("status", "--pid-file", str(pid_file)).returncode == 0
-    time.sleep(0.5)
+    wait_for(ready.exists, 20, "the program's SIGTERM handler")
     stopped = supervise("stop", "--pid-file", str(pid_file), "--timeout", "20")
     assert stopped.returncode == 0 and "stopped" in stopped.stdout
     assert marker.read_text() == "drained"
@@ -40,9 +43,7 @@ def test_a_crashing_program_is_restarted_then_given_up_on(tmp_path: Path) -> Non
     program = f"open({str(starts)!r}, 'a').write('x'); raise SystemExit(1)"
     supervise("start", "--pid-file", str(pid_file), "--log-file", str(tmp_path / "c.log"),
               "--restart-limit", "2", "--", sys.executable, "-c", program)
-    deadline = time.monotonic() + 20
-    while pid_file.exists() and time.monotonic() < deadline:
-        time.sleep(0.2)
+    wait_for(lambda: not pid_file.exists(), 20, "the supervisor to give up")
     assert starts.read_text() == "xxx"  # the first start and two restarts
     assert "gave up after 2 restarts" in (tmp_path / "c.log").read_text()
 

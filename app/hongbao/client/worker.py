@@ -17,6 +17,7 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from hongbao import protocol as p
+from hongbao.backoff import capped_exponential, jittered
 from hongbao.client.claim_book import ClaimBook
 from hongbao.client.config import ClientConfig
 from hongbao.client.connection import ClientConnection
@@ -214,8 +215,8 @@ class ClientWorker:
             self._retry_later(k, attempt)
 
     def _retry_later(self, k: int, attempt: int) -> None:
-        delay = min(BACKOFF_MAX, BACKOFF_FIRST * 2 ** (attempt - 1))
-        heapq.heappush(self._retries, (time.time() + delay * (0.5 + self._rng.random()), k))
+        delay = jittered(capped_exponential(attempt, BACKOFF_FIRST, BACKOFF_MAX), self._rng)
+        heapq.heappush(self._retries, (time.time() + delay, k))
         self._wake()
 
     def _send_due(self, now: float) -> None:

@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from hongbao.backoff import capped_exponential
 from hongbao.metrics.pointfile import metrics_dir
 from hongbao.metrics.ratelimitedlog import RateLimitedLog
 from hongbao.metrics.sinks import Sink, SinkRejected, SinkUnavailable
@@ -33,12 +34,6 @@ LOGGED_LINE_CHARS = 200
 
 def shipped_dir(run_dir: Path, sink: Sink) -> Path:
     return metrics_dir(run_dir) / ".shipped" / sink.key
-
-
-def retry_delay(consecutive_failures: int, first: float = FIRST_RETRY_S,
-                cap: float = MAX_RETRY_S) -> float:
-    """Capped exponential backoff: first, 2*first, 4*first, ... up to cap."""
-    return min(cap, first * 2 ** max(0, consecutive_failures - 1))
 
 
 async def _wait_for_stop(stop: asyncio.Event, seconds: float) -> None:
@@ -99,7 +94,7 @@ class Shipper:
     def next_delay(self) -> float:
         if self.consecutive_failures == 0:
             return self.poll_interval
-        return retry_delay(self.consecutive_failures, self.first_retry, self.max_retry)
+        return capped_exponential(self.consecutive_failures, self.first_retry, self.max_retry)
 
     def restart_from_beginning(self) -> None:
         """Forget what was shipped to this sink: every matching file goes out again."""
