@@ -7,6 +7,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -33,8 +34,11 @@ all:
         client02: {{ansible_host: 198.19.110.22, lab_source_addresses: [198.19.110.122]}}
 """
 MONITOR_INFLUX = "http://198.19.110.11:8086"
-# Everything the playbooks write on the hosts goes under the test's own directory:
-# no test depends on /opt/hongbao or /var/lib/hongbao, or on what an earlier run left.
+# Everything the playbooks install and write on the hosts goes under a directory of the
+# test's own (not /opt/hongbao or /var/lib/hongbao, nor what an earlier run left there).
+# It lies under /var/tmp, not pytest's 0700 temp: InfluxDB runs as its own user there.
+INSTALL_PARENT = Path("/var/tmp")
+INSTALL_PREFIX = "hongbao-playbooks-"
 PATHS = """\
 testbed_home: {root}/home
 testbed_venv: {root}/opt/venv
@@ -42,13 +46,20 @@ hongbao_app_wheelhouse: {root}/opt/wheelhouse
 """
 
 
-def write_inventory(root: Path, hosts: str = HOSTS) -> Path:
+def make_install_root() -> Path:
+    root = Path(tempfile.mkdtemp(prefix=INSTALL_PREFIX, dir=INSTALL_PARENT))
+    root.chmod(0o755)
+    return root
+
+
+def write_inventory(root: Path, hosts: str = HOSTS, install_root: Path | None = None) -> Path:
     inventory = root / "inventory"
     inventory.mkdir(parents=True, exist_ok=True)
     (inventory / "hosts.yml").write_text(hosts.format(state=root / "state"))
     shutil.copytree(REPO / "inventory" / "lab" / "group_vars", inventory / "group_vars",
                     dirs_exist_ok=True)
-    (inventory / "group_vars" / "all" / "test_paths.yml").write_text(PATHS.format(root=root))
+    (inventory / "group_vars" / "all" / "test_paths.yml").write_text(
+        PATHS.format(root=install_root or root))
     return inventory
 
 

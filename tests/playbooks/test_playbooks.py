@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -13,7 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.playbooks.minilab import HOSTS, MONITOR_INFLUX, lab, playbook, write_inventory
+from tests.playbooks.minilab import (
+    HOSTS,
+    MONITOR_INFLUX,
+    lab,
+    make_install_root,
+    playbook,
+    write_inventory,
+)
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the lab needs root")
 
@@ -34,15 +42,17 @@ def recap(output: str) -> dict[str, dict[str, int]]:
 @pytest.fixture(scope="module")
 def minilab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Path]]:
     root = tmp_path_factory.mktemp("minilab")
-    inventory = write_inventory(root)
+    install_root = make_install_root()
+    inventory = write_inventory(root, install_root=install_root)
     up = lab("up", inventory)
     assert up.returncode == 0, up.stdout + up.stderr
     try:
         yield inventory, root
     finally:
         playbook("teardown.yml", inventory, *SMALL, timeout=300)
-        subprocess_result = lab("down", inventory)
-        assert subprocess_result.returncode == 0, subprocess_result.stderr
+        down = lab("down", inventory)
+        shutil.rmtree(install_root, ignore_errors=True)
+    assert down.returncode == 0, down.stderr
 
 
 @pytest.fixture(scope="module")
