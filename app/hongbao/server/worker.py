@@ -165,6 +165,7 @@ class ServerWorker:
         self._stop_accepting()
         if self._listener is not None:
             self._listener.close()
+            self._listener = None
         if self._generator_timer is not None:
             self._generator_timer.cancel()
         for connection in list(self.online.connections.values()):
