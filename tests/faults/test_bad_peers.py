@@ -212,6 +212,10 @@ def test_a_killed_worker_is_restarted_and_its_share_of_the_rate_comes_back(
     assert max(outage) >= 150  # worker 0 took over worker 1's share (100/s alone)
     node_points = list(read_points(tmp_path / "metrics" / "node-server-server.lp"))
     assert node_points[-1].fields["worker_restarts"] == 1
+    generated_ids = [line.split("\t")[1] for path in (tmp_path / "ledger").glob("*.tsv")
+                     for line in path.read_text().splitlines() if line.startswith("G\t")]
+    assert len(generated_ids) > 1000
+    assert len(set(generated_ids)) == len(generated_ids)  # the new worker reused no id
 
 
 def idle_connections(port: int, count: int) -> list[socket.socket]:
