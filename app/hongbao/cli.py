@@ -59,6 +59,32 @@ def _sink(args: argparse.Namespace) -> Sink | None:
         raise UsageError(str(error)) from None
 
 
+def _control_token(args: argparse.Namespace, control_host: str) -> str | None:
+    from hongbao.controlparams import TOKEN_ENV, required_token
+
+    token = args.control_token if args.control_token is not None else os.environ.get(TOKEN_ENV)
+    try:
+        return required_token(control_host, token)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
+def _add_control_flags(parser: argparse.ArgumentParser, role: str, default_port: int) -> None:
+    from hongbao.controlparams import TOKEN_ENV, describe_routes
+
+    parser.add_argument("--control", type=flags.address, default=("127.0.0.1", default_port),
+                        help=f"control API HOST:PORT (default 127.0.0.1:{default_port}); "
+                             "a non-loopback HOST needs a token")
+    parser.add_argument("--control-token",
+                        help=f"require 'Authorization: Bearer TOKEN' on every control request "
+                             f"(default ${TOKEN_ENV}, which keeps it out of ps)")
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = (
+        "control API (GET or POST; a name|alias pair is one parameter, give one spelling; "
+        "unknown, repeated or out-of-range parameters get 400; with a token, a request "
+        "without 'Authorization: Bearer TOKEN' gets 401):\n" + describe_routes(role))
+
+
 def _add_run_flags(parser: argparse.ArgumentParser) -> None:
     from hongbao.metrics.sink_config import add_sink_flags
 
@@ -67,7 +93,7 @@ def _add_run_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-dir", help="where metrics and ledgers go (default runs/RUN_ID)")
     parser.add_argument("--host-name", default=os.environ.get("HONGBAO_HOST") or
                         socket.gethostname(), help="the 'host' tag on every point")
-    parser.add_argument("--phase", default="idle", help="initial 'phase' tag")
+    parser.add_argument("--phase", type=flags.phase, default="idle", help="initial 'phase' tag")
     parser.add_argument("--pid-file", type=Path, help="write the node's pid here while it runs")
 
 
@@ -78,6 +104,7 @@ def _server(args: argparse.Namespace) -> int:
     raise_soft_limit()
     run_id = resolve_run_id(args.run_id)
     control_host, control_port = args.control
+    token = _control_token(args, control_host)
     listen_host, listen_port = args.listen
     if listen_port is not None and args.port is not None and listen_port != args.port:
         raise UsageError(f"--listen names port {listen_port} and --port {args.port}: give one")
@@ -93,6 +120,8 @@ def _server(args: argparse.Namespace) -> int:
                                   minimum=os.cpu_count() or 1),
             n_sets=args.sets,
             max_qps=args.max_qps,
+            max_qps_per_connection=args.max_qps_per_connection,
+            login_timeout_s=args.login_timeout,
             control_host=control_host,
             control_port=control_port,
             shake_amount=AmountRange(*args.shake_amount),
@@ -102,7 +131,7 @@ def _server(args: argparse.Namespace) -> int:
         )
     except ValueError as error:
         raise UsageError(str(error)) from None
-    return uvloop.run(ServerNode(config, _sink(args)).run(args.pid_file))
+    return uvloop.run(ServerNode(config, _sink(args), token).run(args.pid_file))
 
 
 def _client(args: argparse.Namespace) -> int:
@@ -112,6 +141,7 @@ def _client(args: argparse.Namespace) -> int:
     run_id = resolve_run_id(args.run_id)
     server_host, server_port = args.server
     control_host, control_port = args.control
+    token = _control_token(args, control_host)
     port_low, port_high = args.source_ports
     try:
         config = ClientConfig(
@@ -135,7 +165,7 @@ def _client(args: argparse.Namespace) -> int:
             control_port=control_port,
             phase=args.phase,
         )
-        node = ClientNode(config, _sink(args))
+        node = ClientNode(config, _sink(args), token)
     except ValueError as error:
         raise UsageError(str(error)) from None
     return uvloop.run(node.run(args.pid_file))
@@ -189,8 +219,12 @@ def build_parser() -> argparse.ArgumentParser:
                              "evenly among the workers (default 100000); logins and claims "
                              "are never shed. The original sheds requests of every kind "
                              "above 65,000/s")
-    server.add_argument("--control", type=flags.address, default=("127.0.0.1", 8989),
-                        help="control API HOST:PORT (default 127.0.0.1:8989)")
+    server.add_argument("--max-qps-per-connection", type=flags.count(1), default=20,
+                        help="shed one connection's shakes above this rate with result 17, "
+                             "without spending the worker's budget (default 20)")
+    server.add_argument("--login-timeout", type=flags.positive, default=10.0,
+                        help="seconds a connection may stay without logging in (default 10)")
+    _add_control_flags(server, "server", 8989)
     server.add_argument("--shake-amount", type=CENTS, default=(1, 2000),
                         help="cents, LOW-HIGH (default 1-2000)")
     server.add_argument("--send-amount", type=CENTS, default=(300, 20000),
@@ -226,8 +260,7 @@ def build_parser() -> argparse.ArgumentParser:
     client.add_argument("--login-wait", type=flags.positive, default=30.0,
                         help="seconds a connection may wait for LOGIN_OK before it is "
                              "closed and retried with backoff (default 30)")
-    client.add_argument("--control", type=flags.address, default=("127.0.0.1", 9090),
-                        help="control API HOST:PORT (default 127.0.0.1:9090)")
+    _add_control_flags(client, "client", 9090)
     _add_run_flags(client)
     client.set_defaults(func=_client)
 

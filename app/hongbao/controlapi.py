@@ -1,4 +1,5 @@
-"""Small JSON-over-HTTP control APIs (aiohttp), shared by the server and client nodes."""
+"""Small JSON-over-HTTP control APIs (aiohttp), shared by the server and client nodes.
+What each route accepts, and the checks, are in ``controlparams``."""
 
 from __future__ import annotations
 
@@ -8,35 +9,19 @@ from typing import Any
 
 from aiohttp import web
 
-Handler = Callable[[web.Request], Awaitable[dict[str, Any]]]
+from hongbao.controlparams import ROUTES, BadParameter, Query, authorized, parse_query
+
+Handler = Callable[[Query], Awaitable[dict[str, Any]]]
 
 
-class BadParameter(ValueError):
-    pass
-
-
-def number(request: web.Request, name: str, default: float | None = None,
-           minimum: float = 0, integer: bool = True) -> float:
-    """A numeric query parameter, with a 400-worthy message when it is bad or missing."""
-    raw = request.query.get(name)
-    if raw is None or raw == "":
-        if default is None:
-            raise BadParameter(f"missing query parameter '{name}'")
-        return default
-    try:
-        value = int(raw) if integer else float(raw)
-    except ValueError:
-        kind = "an integer" if integer else "a number"
-        raise BadParameter(f"query parameter '{name}' must be {kind}, got {raw!r}") from None
-    if value < minimum:
-        raise BadParameter(f"query parameter '{name}' must be >= {minimum}, got {value}")
-    return value
-
-
-def json_route(handler: Handler) -> Callable[[web.Request], Awaitable[web.Response]]:
+def json_route(handler: Handler, params: tuple[Any, ...],
+               token: str | None) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def wrapped(request: web.Request) -> web.Response:
+        if token is not None and not authorized(request.headers.get("Authorization"), token):
+            return web.json_response({"error": "missing or wrong 'Authorization: Bearer' token"},
+                                     status=401, headers={"WWW-Authenticate": "Bearer"})
         try:
-            body = await handler(request)
+            body = await handler(parse_query(request.query.items(), params))
         except BadParameter as error:
             return web.json_response({"error": str(error)}, status=400)
         return web.json_response(body, dumps=lambda d: json.dumps(d, indent=1))
@@ -44,12 +29,16 @@ def json_route(handler: Handler) -> Callable[[web.Request], Awaitable[web.Respon
     return wrapped
 
 
-def build_app(routes: dict[str, Handler]) -> web.Application:
+def build_app(role: str, handlers: dict[str, Handler], token: str | None) -> web.Application:
     """GET and POST both work on every route, like the original's endpoints."""
+    missing = set(ROUTES[role]) ^ set(handlers)
+    if missing:
+        raise ValueError(f"{role} control API: routes and handlers differ on {sorted(missing)}")
     app = web.Application()
-    for path, handler in routes.items():
-        app.router.add_route("GET", path, json_route(handler))
-        app.router.add_route("POST", path, json_route(handler))
+    for path, handler in handlers.items():
+        route = json_route(handler, ROUTES[role][path], token)
+        app.router.add_route("GET", path, route)
+        app.router.add_route("POST", path, route)
     return app
 
 
@@ -58,4 +47,3 @@ async def serve(app: web.Application, host: str, port: int) -> web.AppRunner:
     await runner.setup()
     await web.TCPSite(runner, host, port, reuse_address=True).start()
     return runner
-

@@ -141,4 +141,15 @@ def workers(text: str) -> int | None:
             f"expected a number >= 1 or 'auto', got {text!r}") from None
 
 
+def phase(text: str) -> str:
+    """A phase name: 1-64 characters of A-Z a-z 0-9 _ . -"""
+    from hongbao.controlparams import PHASE, BadParameter
+
+    try:
+        return PHASE.parse(text)
+    except BadParameter:
+        raise argparse.ArgumentTypeError(
+            f"expected 1-64 characters of A-Z a-z 0-9 _ . -, got {text!r}") from None
+
+
 positive = rate(0, inclusive_minimum=False)  # seconds, connects per second: a number > 0

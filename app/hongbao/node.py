@@ -11,12 +11,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
 from hongbao import __version__
-from hongbao.controlapi import BadParameter, Handler, build_app, serve
+from hongbao.controlapi import Handler, build_app, serve
+from hongbao.controlparams import Query
+from hongbao.metrics.emitter import PerSecondEmitter
+from hongbao.metrics.pointfile import PointFile
 from hongbao.metrics.shipper import Shipper
-from hongbao.workerpool import WorkerPool
+from hongbao.workerpool import WorkerHandle, WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -27,10 +28,15 @@ class Node:
     role = "node"
 
     def __init__(self, pool: WorkerPool, control: tuple[str, int], host_name: str,
-                 run_id: str, phase: str, shipper: Shipper | None = None) -> None:
+                 run_id: str, phase: str, run_dir: Path, shipper: Shipper | None = None,
+                 control_token: str | None = None) -> None:
         self.pool = pool
+        self.pool.on_exit = self.on_worker_exit
+        self.pool.on_restarted = self.on_worker_restarted
         self.shipper = shipper
         self.control = control
+        self.control_token = control_token
+        self.run_dir = run_dir
         self.host_name = host_name
         self.run_id = run_id
         self.phase = phase
@@ -42,7 +48,14 @@ class Node:
     def describe(self) -> str:
         return f"{self.role} {self.host_name}"
 
-    async def status(self, _request: web.Request | None = None) -> dict[str, Any]:
+    def on_worker_exit(self, worker: WorkerHandle) -> None:
+        """A worker died and will be restarted: nodes rebalance its share here."""
+
+    def on_worker_restarted(self, worker: WorkerHandle) -> None:
+        """A restarted worker is ready: it takes the current phase (nodes add its share)."""
+        self.pool.send(worker.index, ("phase", self.phase))
+
+    async def status(self, _query: Query | None = None) -> dict[str, Any]:
         return {
             "role": self.role,
             "version": __version__,
@@ -52,19 +65,31 @@ class Node:
             "phase": self.phase,
             "uptime_s": round(time.time() - self.started_at, 1),
             "workers": len(self.pool.workers),
-            "workers_alive": self.pool.alive,
+            "workers_alive": len(self.pool.live_workers()),
+            "worker_restarts": self.pool.restarts,
+            "per_worker": self.pool.describe_workers(),
             "ready": self.pool.all_ready,
             "counters": self.pool.summed(),
             "shipping": self.shipper.status() if self.shipper else None,
         }
 
-    async def set_phase(self, request: web.Request) -> dict[str, Any]:
-        name = request.query.get("name", "")
-        if not name:
-            raise BadParameter("missing query parameter 'name'")
+    async def set_phase(self, query: Query) -> dict[str, Any]:
+        name = str(query["name"])
         self.phase = name
         self.pool.broadcast(("phase", name))
         return {"phase": name}
+
+    def _emit_node_point(self, emitter: PerSecondEmitter) -> None:
+        """One ``node`` point a second: workers, live workers, restarts so far."""
+        emitter.tags["phase"] = self.phase
+        emitter.emit(int(time.time()) - 1, {"workers": len(self.pool.workers),
+                                            "workers_alive": len(self.pool.live_workers()),
+                                            "worker_restarts": self.pool.restarts})
+
+    async def _every_second(self, emitter: PerSecondEmitter) -> None:
+        while True:
+            await asyncio.sleep(1 - time.time() % 1 + 0.01)
+            self._emit_node_point(emitter)
 
     async def run(self, pid_file: Path | None = None) -> int:
         loop = asyncio.get_running_loop()
@@ -78,15 +103,29 @@ class Node:
             log.error("%s failed to start: %s", self.role, error)
             await self.pool.stop(timeout=2)
             return 1
-        runner = await serve(build_app(self.routes()), *self.control)
+        app = build_app(self.role, self.routes(), self.control_token)
+        runner = await serve(app, *self.control)
         if pid_file:
             pid_file.write_text(f"{os.getpid()}\n")
-        log.info("%s; control API on http://%s:%d/status", self.describe(), *self.control)
+        log.info("%s; control API on http://%s:%d/status%s", self.describe(), *self.control,
+                 " (token required)" if self.control_token else "")
+        fields = ("workers", "workers_alive", "worker_restarts")
+        emitter = PerSecondEmitter(
+            PointFile(self.run_dir, f"node-{self.role}-{self.host_name}"), "node",
+            {"host": self.host_name, "role": self.role, "run_id": self.run_id,
+             "phase": self.phase}, frozenset(fields))
+        ticking = asyncio.create_task(self._every_second(emitter))
         ship_stop = asyncio.Event()
         shipping = asyncio.create_task(self.shipper.run(ship_stop)) if self.shipper else None
-        await stop.wait()
+        stopped, failed = asyncio.create_task(stop.wait()), asyncio.create_task(
+            self.pool.failed.wait())
+        await asyncio.wait([stopped, failed], return_when=asyncio.FIRST_COMPLETED)
+        for waiter in (stopped, failed):
+            waiter.cancel()
         log.info("%s draining", self.role)
         codes = await self.pool.stop()
+        ticking.cancel()
+        self._emit_node_point(emitter)
         if shipping is not None:  # after the workers, so their last points are shipped too
             ship_stop.set()
             if not await shipping:
@@ -95,8 +134,12 @@ class Node:
         await runner.cleanup()
         if pid_file:
             pid_file.unlink(missing_ok=True)
+        if self.pool.failed.is_set():
+            log.error("%s gave up: its workers kept dying; exit codes %s", self.role, codes)
+            return 1
         if any(code != 0 for code in codes):
             log.error("%s workers exited with %s", self.role, codes)
             return 1
-        log.info("%s stopped cleanly", self.role)
+        restarts = f" after {self.pool.restarts} worker restarts" if self.pool.restarts else ""
+        log.info("%s stopped cleanly%s", self.role, restarts)
         return 0

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hongbao.controlparams import TOKEN_ENV
+
 READY_TIMEOUT = 60.0
 
 
@@ -26,12 +28,15 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def control_get(address: str, path: str, **params: Any) -> dict[str, Any]:
+def control_get(address: str, path: str, token: str | None = None,
+                **params: Any) -> dict[str, Any]:
     """GET a control API endpoint and decode its JSON; errors name the endpoint."""
     query = f"?{urllib.parse.urlencode(params)}" if params else ""
     url = f"http://{address}{path}{query}"
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers),
+                                    timeout=10) as response:
             return json.load(response)
     except urllib.error.HTTPError as error:
         raise RuntimeError(f"{url}: {error.code} {error.read().decode()}") from None
@@ -44,9 +49,10 @@ class NodeProcess:
     control: str
     log_path: Path
     port: int = 0  # the server's listening port, for servers
+    token: str | None = None  # the control API's bearer token, when it has one
 
     def get(self, path: str, **params: Any) -> dict[str, Any]:
-        return control_get(self.control, path, **params)
+        return control_get(self.control, path, self.token, **params)
 
     def status(self) -> dict[str, Any]:
         return self.get("/status")
@@ -99,7 +105,8 @@ def start_node(run_dir: Path, run_id: str, name: str, args: list[str],
     with log_path.open("ab") as log_file:
         process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT,
                                    env={**os.environ, **(env or {})})
-    node = NodeProcess(name, process, control, log_path, port)
+    token = (env or {}).get(TOKEN_ENV)
+    node = NodeProcess(name, process, control, log_path, port, token)
     try:
         node.wait_ready(ready_timeout)
     except BaseException:  # not ready, or Ctrl-C while waiting: stop what we started

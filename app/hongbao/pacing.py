@@ -111,10 +111,13 @@ class SteadyRate:
     """Releases ``total`` items at ``rate`` per second, evenly, from ``started_at``.
 
     ``due(now)`` returns how many more items are due by ``now``; the sum of all ``due``
-    calls never exceeds ``total``. A rate of 0 releases nothing.
+    calls never exceeds ``total``. A rate of 0 releases nothing. With ``limit``, one call
+    releases at most that many; a caller that fell further behind slips its schedule
+    instead of catching up in one burst. ``retune`` changes the rate from ``now`` on,
+    keeping the total and what was released.
     """
 
-    __slots__ = ("rate", "released", "started_at", "total")
+    __slots__ = ("_origin_count", "_origin_time", "rate", "released", "started_at", "total")
 
     def __init__(self, rate: float, total: int, started_at: float) -> None:
         if rate < 0 or total < 0:
@@ -123,15 +126,30 @@ class SteadyRate:
         self.total = total
         self.started_at = started_at
         self.released = 0
+        self._origin_count = 1  # the first item is due at once
+        self._origin_time = started_at
 
     @property
     def done(self) -> bool:
         return self.released >= self.total
 
-    def due(self, now: float) -> int:
+    def due(self, now: float, limit: int | None = None) -> int:
         if self.rate <= 0 or self.done:
             return 0
-        target = min(self.total, int((now - self.started_at) * self.rate) + 1)
-        count = max(0, target - self.released)
+        scheduled = self._origin_count + int((now - self._origin_time) * self.rate)
+        count = max(0, min(self.total, scheduled) - self.released)
+        if limit is not None and count > limit:
+            count = limit
+            self._rebase(now, self.released + count)
         self.released += count
         return count
+
+    def retune(self, rate: float, now: float) -> None:
+        if rate < 0:
+            raise ValueError(f"rate ({rate}) must be >= 0")
+        self.rate = rate
+        self._rebase(now, self.released)
+
+    def _rebase(self, now: float, count: int) -> None:
+        self._origin_count = count
+        self._origin_time = now

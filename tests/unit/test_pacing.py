@@ -79,3 +79,26 @@ def test_steady_rate_releases_evenly_and_stops_at_total() -> None:
     assert rate.due(200.0) == 299
     assert rate.done
     assert rate.due(300.0) == 0
+
+
+def test_steady_rate_with_a_limit_slips_instead_of_bursting() -> None:
+    rate = SteadyRate(rate=1000, total=10_000, started_at=100.0)
+    assert rate.due(100.0, limit=40) == 1
+    assert rate.due(110.0, limit=40) == 40  # ten seconds behind: one step's worth, no burst
+    assert rate.due(110.0, limit=40) == 0  # the schedule slipped to now
+    assert rate.due(110.5, limit=600) == 500  # and goes on at the rate from there
+
+
+def test_steady_rate_limit_never_loses_part_of_the_total() -> None:
+    rate = SteadyRate(rate=50, total=100, started_at=0.0)
+    released = sum(rate.due(t / 10, limit=2) for t in range(0, 1000, 7))
+    assert released == 100 and rate.done
+
+
+def test_steady_rate_retune_keeps_what_was_released_and_changes_the_pace() -> None:
+    rate = SteadyRate(rate=100, total=1000, started_at=0.0)
+    assert rate.due(1.0) == 101
+    rate.retune(200, 1.0)
+    assert rate.due(1.0) == 0
+    assert rate.due(2.0) == 200
+    assert rate.released == 301 and rate.total == 1000

@@ -22,6 +22,8 @@ class ServerConfig:
     workers: int = 2
     n_sets: int = 256  # as the original (user_id % 256)
     max_qps: int = 100_000  # whole node; each worker sheds above its share
+    max_qps_per_connection: int = 20  # shakes a second one connection may make before 17s
+    login_timeout_s: float = 10.0  # connections that have not logged in by then are closed
     backlog: int = 8192
     control_host: str = "127.0.0.1"
     control_port: int = 8989

@@ -21,6 +21,9 @@ SERVER_FIELDS = (
     "claimed_amount",
     "claims_rejected",
     "protocol_errors",
+    "login_timeouts",
+    "slow_closed",
+    "accept_pauses",
 )
 SERVER_GAUGES = frozenset({"connections"})
 

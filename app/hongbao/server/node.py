@@ -5,20 +5,21 @@ from __future__ import annotations
 
 import dataclasses
 import socket
+import time
 from typing import Any
 
-from aiohttp import web
-
-from hongbao.controlapi import BadParameter, Handler, number
+from hongbao import protocol as p
+from hongbao.controlapi import Handler
+from hongbao.controlparams import Query, recipient_range
 from hongbao.metrics.shipper import Shipper
 from hongbao.metrics.sinks import Sink
 from hongbao.node import Node
-from hongbao.pacing import split_count, split_rate
 from hongbao.server.config import ServerConfig
+from hongbao.server.generator_shares import Command, GeneratorShares, id_floor
 from hongbao.server.worker import worker_main
-from hongbao.workerpool import WorkerPool
+from hongbao.workerpool import WorkerHandle, WorkerPool
 
-UNLIMITED = 2**31 - 1
+ID_BASES = {"shake": p.SHAKE_PACKET_ID_BASE, "send": p.SEND_PACKET_ID_BASE}
 
 
 def reserve_port(host: str) -> int:
@@ -32,61 +33,81 @@ def reserve_port(host: str) -> int:
 class ServerNode(Node):
     role = "server"
 
-    def __init__(self, config: ServerConfig, sink: Sink | None = None) -> None:
+    def __init__(self, config: ServerConfig, sink: Sink | None = None,
+                 control_token: str | None = None) -> None:
         if config.port == 0:
             config = dataclasses.replace(config, port=reserve_port(config.listen_host))
         self.config = config
+        patterns = [f"server-{config.host_name}-*.lp", f"node-server-{config.host_name}.lp"]
         super().__init__(
             WorkerPool(worker_main, config, config.workers, "server"),
             (config.control_host, config.control_port),
-            config.host_name, config.run_id, config.phase,
-            Shipper(config.run_dir, [f"server-{config.host_name}-*.lp"], sink) if sink else None,
+            config.host_name, config.run_id, config.phase, config.run_dir,
+            Shipper(config.run_dir, patterns, sink) if sink else None,
+            control_token,
         )
-        self.generators: dict[str, dict[str, Any]] = {
-            "shake": {"qps": 0, "total": 0},
-            "send": {"qps": 0, "total": 0},
-        }
+        self.shares = GeneratorShares(config.workers)
+        self.generators = self.shares.generators
+        self.send_range = (0, 2**32 - 1)
+        # the first packet id each worker may use (raised when a worker is restarted)
+        self.id_floors = {kind: {i: base + i for i in range(config.workers)}
+                          for kind, base in ID_BASES.items()}
 
     def describe(self) -> str:
         c = self.config
         return f"server {c.host_name} on {c.listen_host}:{c.port} with {c.workers} workers"
 
-    async def status(self, request: web.Request | None = None) -> dict[str, Any]:
+    async def status(self, query: Query | None = None) -> dict[str, Any]:
         gauges = self.pool.summed("gauges")
         return {
-            **await super().status(request),
+            **await super().status(query),
             "port": self.config.port,
             "queued": gauges.get("queued", 0),
             "open_sent_packets": gauges.get("open_sent", 0),
-            "shake_generator": {**self.generators["shake"],
+            "shake_generator": {**self.generators["shake"].as_dict(),
                                 "released": gauges.get("shake_released", 0)},
-            "send_generator": {**self.generators["send"],
+            "send_generator": {**self.generators["send"].as_dict(),
+                               "min_uid": self.send_range[0], "max_uid": self.send_range[1],
                                "released": gauges.get("send_released", 0)},
         }
 
-    async def start_shake(self, request: web.Request) -> dict[str, Any]:
-        qps = number(request, "qps", integer=False)
-        total = int(number(request, "total", default=UNLIMITED))
-        self._split("shake", qps, total)
-        self.generators["shake"] = {"qps": qps, "total": total}
-        return {"shake_generator": self.generators["shake"]}
+    def _running(self) -> list[int]:
+        return [w.index for w in self.pool.workers if not w.exited]
 
-    async def start_send(self, request: web.Request) -> dict[str, Any]:
-        qps = number(request, "qps", integer=False)
-        total = int(number(request, "total", default=UNLIMITED))
-        low = int(number(request, "min_uid", default=0))
-        high = int(number(request, "max_uid", default=2**32 - 1))
-        if high < low:
-            raise BadParameter(f"max_uid ({high}) must be >= min_uid ({low})")
-        self._split("send", qps, total, low, high)
-        self.generators["send"] = {"qps": qps, "total": total, "min_uid": low, "max_uid": high}
-        return {"send_generator": self.generators["send"]}
+    def _send_all(self, commands: list[Command]) -> None:
+        for index, command in commands:
+            self.pool.send(index, command)
 
-    def _split(self, kind: str, qps: float, total: int, *extra: int) -> None:
-        workers = len(self.pool.workers)
-        shares = zip(split_rate(qps, workers), split_count(total, workers), strict=True)
-        for index, (rate, count) in enumerate(shares):
-            self.pool.send(index, (kind, rate, count, *extra))
+    async def start_shake(self, query: Query) -> dict[str, Any]:
+        qps, total = float(query["qps"]), int(query["total"])
+        self._send_all(self.shares.start("shake", qps, total, (), self._running()))
+        return {"shake_generator": self.generators["shake"].as_dict()}
+
+    async def start_send(self, query: Query) -> dict[str, Any]:
+        qps, total = float(query["qps"]), int(query["total"])
+        low, high = recipient_range(int(query["min_uid"]), int(query["max_uid"]))
+        self.send_range = (low, high)
+        self._send_all(self.shares.start("send", qps, total, (low, high), self._running()))
+        return {"send_generator": {**self.generators["send"].as_dict(),
+                                   "min_uid": low, "max_uid": high}}
+
+    def on_worker_exit(self, worker: WorkerHandle) -> None:
+        gauges = worker.status.get("gauges", {})
+        released = {kind: gauges.get(f"{kind}_released", 0) for kind in ID_BASES}
+        unreported_s = time.time() - worker.updated_at if worker.updated_at else 0.0
+        next_ids = worker.status.get("next_ids", {})
+        for kind, floors in self.id_floors.items():
+            floors[worker.index] = max(floors[worker.index], id_floor(
+                next_ids.get(kind, floors[worker.index]), self.config.workers,
+                self.generators[kind].peak_qps, unreported_s))
+        self._send_all(self.shares.worker_died(worker.index, released, self._running()))
+
+    def on_worker_restarted(self, worker: WorkerHandle) -> None:
+        super().on_worker_restarted(worker)
+        floors = self.id_floors
+        self.pool.send(worker.index, ("ids", floors["shake"][worker.index],
+                                      floors["send"][worker.index]))
+        self._send_all(self.shares.worker_back(worker.index, self._running()))
 
     def routes(self) -> dict[str, Handler]:
         return {

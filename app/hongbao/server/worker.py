@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import math
 import os
 import random
 import socket
 import time
+from collections import deque
 from multiprocessing.connection import Connection
 from typing import Any
 
 from hongbao import protocol as p
+from hongbao.capacity import FD_RESERVE, fd_limit
 from hongbao.metrics.emitter import PerSecondEmitter
 from hongbao.metrics.pointfile import PointFile
 from hongbao.money import LedgerWriter, split_amount
@@ -28,6 +31,24 @@ from hongbao.workerloop import WorkerRuntime
 log = logging.getLogger(__name__)
 
 GENERATOR_INTERVAL = 0.02  # seconds between generator steps: 50 small steady batches/s
+STEP_SLACK = 2  # a step may release up to two intervals' worth (timer jitter)
+LOGIN_SWEEP_INTERVAL = 0.25  # seconds between looks for connections past the login timeout
+ACCEPT_BATCH = 256  # connections accepted per wake-up of the listener
+RESUME_MARGIN = 64  # accept again once this many descriptors are free below the cap
+OUT_OF_DESCRIPTORS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+
+
+def connection_cap() -> int:
+    """Connections this worker holds before it stops accepting: its open-files limit less
+    what it keeps for itself."""
+    return max(0, fd_limit() - FD_RESERVE)
+
+
+def one_step(rate: float) -> int:
+    """The most packets one generator step may make: a step's worth at ``rate``, with
+    room for a step that fired late. A generator that fell further behind (a stalled
+    loop) slips its schedule instead of catching up in a burst."""
+    return max(1, math.ceil(rate * GENERATOR_INTERVAL * STEP_SLACK))
 
 
 def listening_socket(host: str, port: int, backlog: int) -> socket.socket:
@@ -60,6 +81,7 @@ class ServerWorker:
             PointFile(config.run_dir, f"server-{name}"), "server", tags, SERVER_GAUGES
         )
         self.max_per_second = max(1, math.ceil(config.max_qps / config.workers))
+        self.max_per_connection = config.max_qps_per_connection
         self.second_requests = 0
         self.now_s = int(time.time())
         self.shake_rate = SteadyRate(0, 0, 0.0)
@@ -68,7 +90,11 @@ class ServerWorker:
         self._next_shake_id = p.SHAKE_PACKET_ID_BASE + index
         self._next_send_id = p.SEND_PACKET_ID_BASE + index
         self._generator_timer: asyncio.TimerHandle | None = None
-        self._server: asyncio.AbstractServer | None = None
+        self._listener: socket.socket | None = None
+        self._accepting = False
+        self._adopting: set[asyncio.Task[object]] = set()  # accepted, transport being made
+        self._connection_cap = connection_cap()
+        self._awaiting_login: deque[tuple[float, ServerConnection]] = deque()  # (deadline, c)
         self._handlers = {
             p.Login: self.on_login,
             p.Shake: self.on_shake,
@@ -78,11 +104,11 @@ class ServerWorker:
     # ---- lifecycle (WorkerBody) ----
     async def start(self) -> dict[str, Any]:
         loop = asyncio.get_running_loop()
-        sock = listening_socket(self.config.listen_host, self.config.port, self.config.backlog)
-        self._server = await loop.create_server(
-            lambda: ServerConnection(self), sock=sock, backlog=self.config.backlog
-        )
-        return {"port": sock.getsockname()[1], "pid": os.getpid()}
+        self._listener = listening_socket(self.config.listen_host, self.config.port,
+                                          self.config.backlog)
+        self._resume_accepting()
+        loop.call_later(LOGIN_SWEEP_INTERVAL, self._close_late_logins)
+        return {"port": self._listener.getsockname()[1], "pid": os.getpid()}
 
     def on_command(self, command: tuple[Any, ...]) -> None:
         kind = command[0]
@@ -94,6 +120,14 @@ class ServerWorker:
             _, qps, total, low, high = command
             self.send_rate = SteadyRate(qps, total, now)
             self.send_range = (low, high)
+        elif kind == "retune":
+            _, which, qps = command
+            (self.shake_rate if which == "shake" else self.send_rate).retune(qps, now)
+        elif kind == "ids":  # a restarted worker skips the ids its predecessor may have used
+            _, shake_floor, send_floor = command
+            self._next_shake_id = max(self._next_shake_id, shake_floor)
+            self._next_send_id = max(self._next_send_id, send_floor)
+            return
         elif kind == "phase":
             self.emitter.tags["phase"] = command[1]
             return
@@ -105,6 +139,9 @@ class ServerWorker:
     def tick(self, second: int) -> dict[str, Any]:
         self.now_s = second + 1
         self.second_requests = 0
+        self._connection_cap = connection_cap()  # the limit may have been changed
+        if not self._accepting:
+            self._resume_accepting()
         self.ledger.flush()
         totals = self.counters.as_dict()
         self.emitter.emit(second, totals)
@@ -118,14 +155,17 @@ class ServerWorker:
                 "send_released": self.send_rate.released,
                 "send_total": self.send_rate.total,
             },
+            "next_ids": {"shake": self._next_shake_id, "send": self._next_send_id},
             "phase": self.emitter.tags["phase"],
         }
 
     async def drain(self) -> None:
         """Stop accepting, stop the generators, close connections, then close the ledger
         with a snapshot of what is still queued."""
-        if self._server is not None:
-            self._server.close()
+        self._stop_accepting()
+        if self._listener is not None:
+            self._listener.close()
+            self._listener = None
         if self._generator_timer is not None:
             self._generator_timer.cancel()
         for connection in list(self.online.connections.values()):
@@ -158,8 +198,9 @@ class ServerWorker:
         counters = self.counters
         user = connection.user_id
         counters.requests += 1
-        self.second_requests += 1
-        if self.second_requests > self.max_per_second:
+        own_budget = connection.spend_budget(self.now_s, self.max_per_connection)
+        self.second_requests += own_budget  # a greedy connection spends only its own budget
+        if not own_budget or self.second_requests > self.max_per_second:
             counters.overload += 1
             reply = p.encode_shake_result(user, p.RESULT_OVERLOAD, 0, 0, self.now_s)
         else:
@@ -194,10 +235,83 @@ class ServerWorker:
         log.debug("closing connection of user %s: %s", connection.user_id, error)
         connection.abort()
 
+    def connected(self, connection: ServerConnection) -> None:
+        self.counters.connections += 1
+        deadline = time.monotonic() + self.config.login_timeout_s
+        self._awaiting_login.append((deadline, connection))
+
     def disconnected(self, connection: ServerConnection) -> None:
         self.counters.connections -= 1
         if connection.user_id is not None:
             self.online.remove(connection.user_id, connection)
+        if not self._accepting and self._has_room(RESUME_MARGIN):
+            self._resume_accepting()
+
+    def slow_closed(self, connection: ServerConnection) -> None:
+        self.counters.slow_closed += 1
+        log.debug("closed user %s: it does not read its replies", connection.user_id)
+
+    def _close_late_logins(self) -> None:
+        """Close connections that did not log in within --login-timeout."""
+        now = time.monotonic()
+        waiting = self._awaiting_login
+        while waiting and waiting[0][0] <= now:
+            _, connection = waiting.popleft()
+            transport = connection.transport
+            if connection.user_id is None and transport is not None \
+                    and not transport.is_closing():
+                self.counters.login_timeouts += 1
+                connection.abort()
+        asyncio.get_running_loop().call_later(LOGIN_SWEEP_INTERVAL, self._close_late_logins)
+
+    # ---- accepting: stop near the open-files limit instead of accept-then-close ----
+    def _has_room(self, margin: int = 0) -> bool:
+        return self.counters.connections + len(self._adopting) + margin < self._connection_cap
+
+    def _resume_accepting(self) -> None:
+        if self._listener is not None and not self._accepting and self._has_room():
+            asyncio.get_running_loop().add_reader(self._listener.fileno(), self._accept_ready)
+            self._accepting = True
+
+    def _stop_accepting(self) -> None:
+        if self._listener is not None and self._accepting:
+            asyncio.get_running_loop().remove_reader(self._listener.fileno())
+            self._accepting = False
+
+    def _pause_accepting(self, why: str) -> None:
+        self._stop_accepting()
+        self.counters.accept_pauses += 1
+        log.warning("not accepting connections while %s (%d connections, cap %d); "
+                    "resuming when some close", why, self.counters.connections,
+                    self._connection_cap)
+
+    def _accept_ready(self) -> None:
+        assert self._listener is not None
+        loop = asyncio.get_running_loop()
+        for _ in range(ACCEPT_BATCH):
+            if not self._has_room():
+                self._pause_accepting("near the open-files limit")
+                return
+            try:
+                sock, _address = self._listener.accept()
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as error:
+                if error.errno in OUT_OF_DESCRIPTORS:
+                    self._pause_accepting(f"out of descriptors ({error.strerror})")
+                return
+            sock.setblocking(False)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            task = loop.create_task(self._adopt(sock))
+            self._adopting.add(task)
+            task.add_done_callback(self._adopting.discard)
+
+    async def _adopt(self, sock: socket.socket) -> None:
+        try:
+            await asyncio.get_running_loop().connect_accepted_socket(
+                lambda: ServerConnection(self), sock)
+        except OSError:
+            sock.close()  # the peer went away before we got to it
 
     # ---- generators ----
     def _ensure_generator_running(self) -> None:
@@ -206,9 +320,9 @@ class ServerWorker:
 
     def _generate(self) -> None:
         now = time.time()
-        for _ in range(self.shake_rate.due(now)):
+        for _ in range(self.shake_rate.due(now, one_step(self.shake_rate.rate))):
             self._generate_shake_packet()
-        due_sends = self.send_rate.due(now)
+        due_sends = self.send_rate.due(now, one_step(self.send_rate.rate))
         for sent in range(due_sends):
             if not self._send_packet():
                 self.send_rate.released -= due_sends - sent  # retry once users are online
