@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import math
 import os
@@ -23,11 +24,13 @@ from hongbao.server.counters import SERVER_GAUGES, ServerCounters
 from hongbao.server.online_users import OnlineUsers
 from hongbao.server.send_book import SendBook, SentPacket
 from hongbao.server.shake_sets import ShakeSets
+from hongbao.server.write_ahead import WriteAheadLedger
 from hongbao.workerloop import WorkerRuntime
 
 log = logging.getLogger(__name__)
 
 GENERATOR_INTERVAL = 0.02  # seconds between generator steps: 50 small steady batches/s
+DEGRADED_EXIT = 3  # a worker that could not write its ledger or metrics exits with this
 
 
 def listening_socket(host: str, port: int, backlog: int) -> socket.socket:
@@ -54,6 +57,9 @@ class ServerWorker:
         self.rng = random.Random(None if config.seed is None else config.seed * 1000 + index)
         name = f"{config.host_name}-w{index}"
         self.ledger = LedgerWriter(config.run_dir / "ledger" / f"{name}-{os.getpid()}.tsv")
+        self.payouts = WriteAheadLedger(self.ledger, self._ledger_failed)
+        self.paying = True  # until the ledger cannot be written
+        self.degraded: dict[str, str] = {}  # what could not be written -> the error
         tags = {"host": config.host_name, "worker": str(index), "run_id": config.run_id,
                 "phase": config.phase}
         self.emitter = PerSecondEmitter(
@@ -105,12 +111,17 @@ class ServerWorker:
     def tick(self, second: int) -> dict[str, Any]:
         self.now_s = second + 1
         self.second_requests = 0
-        self.ledger.flush()
         totals = self.counters.as_dict()
-        self.emitter.emit(second, totals)
+        try:
+            self.emitter.emit(second, totals)
+        except OSError as error:
+            self._degrade("metrics", f"metrics under {self.config.run_dir} cannot be "
+                          f"written ({error.strerror}): per-second points are lost", error)
         return {
             "counters": totals,
+            "degraded": self.degraded,
             "gauges": {
+                "degraded": int(bool(self.degraded)),
                 "queued": len(self.sets),
                 "open_sent": len(self.book.open),
                 "shake_released": self.shake_rate.released,
@@ -128,11 +139,16 @@ class ServerWorker:
             self._server.close()
         if self._generator_timer is not None:
             self._generator_timer.cancel()
+        self.payouts.flush()  # the replies still held go out before their connections close
         for connection in list(self.online.connections.values()):
             connection.close()
         await asyncio.sleep(0.2)  # let close() flush what is buffered
-        self.ledger.still_queued(self.sets.queued())
-        self.ledger.close()
+        if self.paying:
+            self.ledger.still_queued(self.sets.queued())
+        try:
+            self.ledger.close(clean=self.paying)
+        except OSError as error:
+            self._ledger_failed(error)
 
     # ---- frames ----
     def handle(self, connection: ServerConnection, frame: p.Frame) -> None:
@@ -159,11 +175,12 @@ class ServerWorker:
         user = connection.user_id
         counters.requests += 1
         self.second_requests += 1
+        counters.responses += 1
         if self.second_requests > self.max_per_second:
             counters.overload += 1
             reply = p.encode_shake_result(user, p.RESULT_OVERLOAD, 0, 0, self.now_s)
         else:
-            packet = self.sets.take(user)
+            packet = self.sets.take(user) if self.paying else None
             if packet is None:
                 counters.none += 1
                 reply = p.encode_shake_result(user, p.RESULT_NONE, 0, 0, self.now_s)
@@ -172,22 +189,27 @@ class ServerWorker:
                 counters.won += 1
                 counters.won_amount += amount
                 self.ledger.won(packet_id, user, amount)
-                reply = p.encode_shake_result(user, p.RESULT_WON, packet_id, amount, self.now_s)
-        connection.write(reply)
-        counters.responses += 1
+                self.payouts.pay(
+                    connection,
+                    p.encode_shake_result(user, p.RESULT_WON, packet_id, amount, self.now_s),
+                    functools.partial(self._take_back_win, user, amount))
+                return
+        self.payouts.reply(connection, reply)
 
     def on_claim(self, connection: ServerConnection, frame: p.Claim) -> None:
         user = connection.user_id
         # A claim on someone else's behalf is a stranger's claim: it gets 0.
         on_own_behalf = frame.user_id in (0, user)
-        amount = self.book.claim(frame.packet_id, user) if on_own_behalf else 0
+        amount = self.book.claim(frame.packet_id, user) if on_own_behalf and self.paying else 0
         if amount:
             self.counters.claims += 1
             self.counters.claimed_amount += amount
             self.ledger.claimed(frame.packet_id, user, amount)
+            self.payouts.pay(connection, p.encode_claim_result(frame.packet_id, amount, self.now_s),
+                             functools.partial(self._take_back_claim, frame.packet_id, amount))
         else:
             self.counters.claims_rejected += 1
-        connection.write(p.encode_claim_result(frame.packet_id, amount, self.now_s))
+            self.payouts.reply(connection, p.encode_claim_result(frame.packet_id, 0, self.now_s))
 
     def protocol_error(self, connection: ServerConnection, error: p.ProtocolError) -> None:
         self.counters.protocol_errors += 1
@@ -205,6 +227,9 @@ class ServerWorker:
             self._generator_timer = asyncio.get_running_loop().call_soon(self._generate)
 
     def _generate(self) -> None:
+        if not self.paying:  # a packet made now could not be recorded
+            self._generator_timer = None
+            return
         now = time.time()
         for _ in range(self.shake_rate.due(now)):
             self._generate_shake_packet()
@@ -225,6 +250,7 @@ class ServerWorker:
         amount = self.rng.randint(self.config.shake_amount.low, self.config.shake_amount.high)
         self.sets.feed(packet_id, amount)
         self.ledger.generated(packet_id, amount)
+        self.payouts.recorded()
         self.counters.generated += 1
         self.counters.generated_amount += amount
 
@@ -240,13 +266,50 @@ class ServerWorker:
         self.book.add(packet_id, SentPacket(amount, recipients, shares))
         self.ledger.sent(packet_id, amount, recipients, shares)
         notice = p.encode_send_notice(packet_id, amount, tuple(recipients), self.now_s)
+        take_back = functools.partial(self._take_back_sent, amount)
         for user in recipients:
-            self.online.connections[user].write(notice)
+            self.payouts.pay(self.online.connections[user], notice, take_back)
+            take_back = _send_nothing
         self.counters.sent_packets += 1
         self.counters.sent_amount += amount
         return True
 
+    # ---- write errors: stop paying, say so once, keep ticking, exit non-zero ----
+    def _ledger_failed(self, error: OSError) -> None:
+        self.paying = False
+        self._degrade("ledger", f"ledger {self.ledger.path} cannot be written "
+                      f"({error.strerror}): this worker stops paying out (shakes get 'none "
+                      f"available', claims get 0) and will exit with status {DEGRADED_EXIT}",
+                      error)
+
+    def _degrade(self, what: str, message: str, error: OSError) -> None:
+        if what not in self.degraded:
+            self.degraded[what] = error.strerror or str(error)
+            log.error("%s", message)
+
+    def _take_back_win(self, user: int, amount: int) -> bytes:
+        self.counters.won -= 1
+        self.counters.won_amount -= amount
+        self.counters.none += 1
+        return p.encode_shake_result(user, p.RESULT_NONE, 0, 0, self.now_s)
+
+    def _take_back_claim(self, packet_id: int, amount: int) -> bytes:
+        self.counters.claims -= 1
+        self.counters.claimed_amount -= amount
+        self.counters.claims_rejected += 1
+        return p.encode_claim_result(packet_id, 0, self.now_s)
+
+    def _take_back_sent(self, amount: int) -> None:
+        self.counters.sent_packets -= 1
+        self.counters.sent_amount -= amount
+
+
+def _send_nothing() -> None:
+    return None
+
 
 def worker_main(config: ServerConfig, index: int, conn: Connection) -> None:
     """Entry point of a spawned server worker process."""
-    raise SystemExit(WorkerRuntime(ServerWorker(config, index), conn).run())
+    worker = ServerWorker(config, index)
+    code = WorkerRuntime(worker, conn).run()
+    raise SystemExit(code or (DEGRADED_EXIT if worker.degraded else 0))

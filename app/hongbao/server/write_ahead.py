@@ -1,0 +1,70 @@
+"""Replies that pay money wait for their ledger records (DESIGN §10).
+
+Records made during one event-loop pass are written with one ``os.write`` at the end of
+the pass (``call_soon``); the replies held behind them go out right after, in the order
+they were made. Once a pass has a record waiting, every later reply of that pass waits
+too, so no connection sees its replies reordered. A reply made when nothing waits is
+written at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Protocol
+
+from hongbao.money import LedgerWriter
+
+
+class Writable(Protocol):
+    def write(self, data: bytes) -> None: ...
+
+
+Undo = Callable[[], bytes | None]
+"""Called when the ledger write failed: takes the payout back, and returns the reply to
+send instead of the held one (None: send nothing)."""
+
+
+class WriteAheadLedger:
+    __slots__ = ("_held", "_on_failure", "_scheduled", "ledger")
+
+    def __init__(self, ledger: LedgerWriter, on_failure: Callable[[OSError], None]) -> None:
+        self.ledger = ledger
+        self._on_failure = on_failure
+        self._held: list[tuple[Writable, bytes, Undo | None]] = []
+        self._scheduled = False
+
+    def recorded(self) -> None:
+        """A record was added to the ledger: write it at the end of this pass."""
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def pay(self, connection: Writable, reply: bytes, undo: Undo) -> None:
+        """Send ``reply`` once the records made so far are in the ledger file."""
+        self.recorded()
+        self._held.append((connection, reply, undo))
+
+    def reply(self, connection: Writable, reply: bytes) -> None:
+        """Send a reply that pays nothing, after any reply already held."""
+        if self._scheduled:
+            self._held.append((connection, reply, None))
+        else:
+            connection.write(reply)
+
+    def flush(self) -> None:
+        """Write the waiting records, then the held replies (or, if the write failed,
+        what their undo says instead)."""
+        self._scheduled = False
+        held, self._held = self._held, []
+        try:
+            self.ledger.flush()
+        except OSError as error:
+            self._on_failure(error)
+            for connection, reply, undo in held:
+                instead = reply if undo is None else undo()
+                if instead is not None:
+                    connection.write(instead)
+            return
+        for connection, reply, _undo in held:
+            connection.write(reply)
