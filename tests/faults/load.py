@@ -3,11 +3,11 @@ clients' received totals, the ledgers, and the real ``hongbao ledger check``."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
+import contextlib
+import io
 from pathlib import Path
 
+from hongbao.cli import main
 from hongbao.money import Balance, ledger_files, reconcile
 from hongbao.nodeprocess import NodeProcess
 from hongbao.received import RECEIVED_FIELDS, client_received, paid_by_ledger
@@ -60,8 +60,9 @@ def received_and_paid(client_run_dir: Path, server_run_dir: Path) -> tuple[dict,
     return client_received(client_run_dir), paid_by_ledger(ledgers(server_run_dir))
 
 
-def ledger_check(run_dir: Path, against: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "hongbao.cli", "ledger", "check", str(run_dir),
-         "--against", str(against)],
-        capture_output=True, text=True, env=os.environ.copy(), timeout=60)
+def ledger_check(run_dir: Path, against: Path) -> tuple[int, str]:
+    """``hongbao ledger check RUN_DIR --against AGAINST``: its exit status and output."""
+    output = io.StringIO()
+    with contextlib.redirect_stdout(output):
+        code = main(["ledger", "check", str(run_dir), "--against", str(against)])
+    return code, output.getvalue()
