@@ -75,6 +75,7 @@ def test_a_full_disk_stops_payouts_loudly(tiny_disk: Path, tmp_path: Path) -> No
                  "the degraded workers answering and ticking on")
         paid_later = received_by_client(client)
         stop_paying(server, client)
+        server_counted = server.counters()
     finally:
         client_code = client.stop() if client else None
         server_code = server.stop()
@@ -88,6 +89,7 @@ def test_a_full_disk_stops_payouts_loudly(tiny_disk: Path, tmp_path: Path) -> No
     assert server_log.count(LEDGER_ERROR) == 2, server_log  # once per worker
     received, paid = received_and_paid(client_dir, tiny_disk)
     assert received == paid
+    assert {name: server_counted[name] for name in paid} == paid  # payouts taken back
     assert received["won"] >= 100 and received["claims"] >= 30
     assert len(ledgers(tiny_disk).crashed) == 2  # neither could write its end record
     code, report = ledger_check(tiny_disk, client_dir)

@@ -31,6 +31,11 @@ class Writes:
         self.b = Connection(ledger_path, self.log, "b")
 
 
+def take_back(reply: bytes) -> bytes | None:
+    """What a worker sends instead of a payout it could not record."""
+    return {b"won": b"none", b"claimed": b"zero"}.get(reply)
+
+
 def one_pass(body) -> None:
     """Run ``body`` as one callback of a fresh loop, then let the loop pass once more."""
     async def main() -> None:
@@ -44,14 +49,14 @@ def one_pass(body) -> None:
 def test_a_payout_goes_out_after_its_record_is_in_the_file(tmp_path: Path) -> None:
     path = tmp_path / "w.tsv"
     ledger = LedgerWriter(path)
-    gate = WriteAheadLedger(ledger, on_failure=pytest.fail)
+    gate = WriteAheadLedger(ledger, pytest.fail, take_back)
     writes = Writes(path)
 
     def body() -> None:
         ledger.won(1, 5, 100)
-        gate.pay(writes.a, b"won", lambda: b"none")
+        gate.pay(writes.a, b"won")
         ledger.claimed(2, 6, 30)
-        gate.pay(writes.b, b"claimed", lambda: b"zero")
+        gate.pay(writes.b, b"claimed")
         assert writes.log == []
 
     one_pass(body)
@@ -61,7 +66,7 @@ def test_a_payout_goes_out_after_its_record_is_in_the_file(tmp_path: Path) -> No
 
 def test_one_write_per_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     ledger = LedgerWriter(tmp_path / "w.tsv")
-    gate = WriteAheadLedger(ledger, on_failure=pytest.fail)
+    gate = WriteAheadLedger(ledger, pytest.fail, take_back)
     writes = Writes(tmp_path / "w.tsv")
     sizes: list[int] = []
     real_write = os.write
@@ -75,7 +80,7 @@ def test_one_write_per_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     def body() -> None:
         for user in range(10):
             ledger.won(user, user, 1)
-            gate.pay(writes.a, b"won", lambda: None)
+            gate.pay(writes.a, b"won")
             ledger.generated(100 + user, 7)
             gate.recorded()
 
@@ -88,14 +93,14 @@ def test_one_write_per_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
 def test_a_plain_reply_waits_only_behind_held_ones(tmp_path: Path) -> None:
     path = tmp_path / "w.tsv"
     ledger = LedgerWriter(path)
-    gate = WriteAheadLedger(ledger, on_failure=pytest.fail)
+    gate = WriteAheadLedger(ledger, pytest.fail, take_back)
     writes = Writes(path)
 
     def body() -> None:
         gate.reply(writes.a, b"none-1")  # nothing waits: written at once
         assert [name for name, *_ in writes.log] == ["a"]
         ledger.won(1, 5, 100)
-        gate.pay(writes.a, b"won", lambda: b"none")
+        gate.pay(writes.a, b"won")
         gate.reply(writes.a, b"none-2")  # must not overtake the held reply
         assert len(writes.log) == 1
 
@@ -103,17 +108,17 @@ def test_a_plain_reply_waits_only_behind_held_ones(tmp_path: Path) -> None:
     assert [data for _name, data, _ in writes.log] == [b"none-1", b"won", b"none-2"]
 
 
-def test_a_failed_write_sends_what_the_undo_says(tmp_path: Path) -> None:
+def test_a_failed_write_sends_what_take_back_says(tmp_path: Path) -> None:
     ledger = LedgerWriter(Path("/dev/full"))  # every write fails with ENOSPC
     failures: list[OSError] = []
-    gate = WriteAheadLedger(ledger, on_failure=failures.append)
+    gate = WriteAheadLedger(ledger, failures.append, take_back)
     writes = Writes(Path("/dev/null"))
 
     def body() -> None:
         ledger.won(1, 5, 100)
-        gate.pay(writes.a, b"won", lambda: b"none")
+        gate.pay(writes.a, b"won")
         ledger.sent(2, 90, [5, 6, 7], [30, 30, 30])
-        gate.pay(writes.b, b"notice", lambda: None)
+        gate.pay(writes.b, b"notice")
         gate.reply(writes.b, b"overload")
 
     one_pass(body)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import math
 import os
@@ -57,9 +56,10 @@ class ServerWorker:
         self.rng = random.Random(None if config.seed is None else config.seed * 1000 + index)
         name = f"{config.host_name}-w{index}"
         self.ledger = LedgerWriter(config.run_dir / "ledger" / f"{name}-{os.getpid()}.tsv")
-        self.payouts = WriteAheadLedger(self.ledger, self._ledger_failed)
+        self.payouts = WriteAheadLedger(self.ledger, self._ledger_failed, self._take_back)
         self.paying = True  # until the ledger cannot be written
         self.degraded: dict[str, str] = {}  # what could not be written -> the error
+        self._unsent: set[int] = set()  # sent packets whose notices were taken back
         tags = {"host": config.host_name, "worker": str(index), "run_id": config.run_id,
                 "phase": config.phase}
         self.emitter = PerSecondEmitter(
@@ -189,10 +189,8 @@ class ServerWorker:
                 counters.won += 1
                 counters.won_amount += amount
                 self.ledger.won(packet_id, user, amount)
-                self.payouts.pay(
-                    connection,
-                    p.encode_shake_result(user, p.RESULT_WON, packet_id, amount, self.now_s),
-                    functools.partial(self._take_back_win, user, amount))
+                self.payouts.pay(connection, p.encode_shake_result(
+                    user, p.RESULT_WON, packet_id, amount, self.now_s))
                 return
         self.payouts.reply(connection, reply)
 
@@ -205,8 +203,7 @@ class ServerWorker:
             self.counters.claims += 1
             self.counters.claimed_amount += amount
             self.ledger.claimed(frame.packet_id, user, amount)
-            self.payouts.pay(connection, p.encode_claim_result(frame.packet_id, amount, self.now_s),
-                             functools.partial(self._take_back_claim, frame.packet_id, amount))
+            self.payouts.pay(connection, p.encode_claim_result(frame.packet_id, amount, self.now_s))
         else:
             self.counters.claims_rejected += 1
             self.payouts.reply(connection, p.encode_claim_result(frame.packet_id, 0, self.now_s))
@@ -266,10 +263,8 @@ class ServerWorker:
         self.book.add(packet_id, SentPacket(amount, recipients, shares))
         self.ledger.sent(packet_id, amount, recipients, shares)
         notice = p.encode_send_notice(packet_id, amount, tuple(recipients), self.now_s)
-        take_back = functools.partial(self._take_back_sent, amount)
         for user in recipients:
-            self.payouts.pay(self.online.connections[user], notice, take_back)
-            take_back = _send_nothing
+            self.payouts.pay(self.online.connections[user], notice)
         self.counters.sent_packets += 1
         self.counters.sent_amount += amount
         return True
@@ -287,25 +282,26 @@ class ServerWorker:
             self.degraded[what] = error.strerror or str(error)
             log.error("%s", message)
 
-    def _take_back_win(self, user: int, amount: int) -> bytes:
-        self.counters.won -= 1
-        self.counters.won_amount -= amount
-        self.counters.none += 1
-        return p.encode_shake_result(user, p.RESULT_NONE, 0, 0, self.now_s)
-
-    def _take_back_claim(self, packet_id: int, amount: int) -> bytes:
-        self.counters.claims -= 1
-        self.counters.claimed_amount -= amount
-        self.counters.claims_rejected += 1
-        return p.encode_claim_result(packet_id, 0, self.now_s)
-
-    def _take_back_sent(self, amount: int) -> None:
-        self.counters.sent_packets -= 1
-        self.counters.sent_amount -= amount
-
-
-def _send_nothing() -> None:
-    return None
+    def _take_back(self, reply: bytes) -> bytes | None:
+        """A paying reply whose ledger record could not be written: un-count it, and
+        answer 'none available' or 0 instead (a notice is not sent)."""
+        (frame,), _ = p.decode_frames(reply)
+        counters = self.counters
+        if type(frame) is p.ShakeResult:
+            counters.won -= 1
+            counters.won_amount -= frame.amount
+            counters.none += 1
+            return p.encode_shake_result(frame.user_id, p.RESULT_NONE, 0, 0, self.now_s)
+        if type(frame) is p.ClaimResult:
+            counters.claims -= 1
+            counters.claimed_amount -= frame.amount
+            counters.claims_rejected += 1
+            return p.encode_claim_result(frame.packet_id, 0, self.now_s)
+        if type(frame) is p.SendNotice and frame.packet_id not in self._unsent:
+            self._unsent.add(frame.packet_id)
+            counters.sent_packets -= 1
+            counters.sent_amount -= frame.amount
+        return None
 
 
 def worker_main(config: ServerConfig, index: int, conn: Connection) -> None:

@@ -20,18 +20,20 @@ class Writable(Protocol):
     def write(self, data: bytes) -> None: ...
 
 
-Undo = Callable[[], bytes | None]
-"""Called when the ledger write failed: takes the payout back, and returns the reply to
-send instead of the held one (None: send nothing)."""
+TakeBack = Callable[[bytes], bytes | None]
+"""Called for each held paying reply when the ledger write failed: takes the payout back
+and returns the reply to send instead (None: send nothing)."""
 
 
 class WriteAheadLedger:
-    __slots__ = ("_held", "_on_failure", "_scheduled", "ledger")
+    __slots__ = ("_held", "_on_failure", "_scheduled", "_take_back", "ledger")
 
-    def __init__(self, ledger: LedgerWriter, on_failure: Callable[[OSError], None]) -> None:
+    def __init__(self, ledger: LedgerWriter, on_failure: Callable[[OSError], None],
+                 take_back: TakeBack) -> None:
         self.ledger = ledger
         self._on_failure = on_failure
-        self._held: list[tuple[Writable, bytes, Undo | None]] = []
+        self._take_back = take_back
+        self._held: list[tuple[Writable, bytes, bool]] = []  # (connection, reply, pays)
         self._scheduled = False
 
     def recorded(self) -> None:
@@ -40,31 +42,31 @@ class WriteAheadLedger:
             self._scheduled = True
             asyncio.get_running_loop().call_soon(self.flush)
 
-    def pay(self, connection: Writable, reply: bytes, undo: Undo) -> None:
+    def pay(self, connection: Writable, reply: bytes) -> None:
         """Send ``reply`` once the records made so far are in the ledger file."""
         self.recorded()
-        self._held.append((connection, reply, undo))
+        self._held.append((connection, reply, True))
 
     def reply(self, connection: Writable, reply: bytes) -> None:
         """Send a reply that pays nothing, after any reply already held."""
         if self._scheduled:
-            self._held.append((connection, reply, None))
+            self._held.append((connection, reply, False))
         else:
             connection.write(reply)
 
     def flush(self) -> None:
         """Write the waiting records, then the held replies (or, if the write failed,
-        what their undo says instead)."""
+        what ``take_back`` says instead of each paying one)."""
         self._scheduled = False
         held, self._held = self._held, []
         try:
             self.ledger.flush()
         except OSError as error:
             self._on_failure(error)
-            for connection, reply, undo in held:
-                instead = reply if undo is None else undo()
+            for connection, reply, pays in held:
+                instead = self._take_back(reply) if pays else reply
                 if instead is not None:
                     connection.write(instead)
             return
-        for connection, reply, _undo in held:
+        for connection, reply, _pays in held:
             connection.write(reply)
