@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("hongbao")
 DEFAULT_SERVER_PORT = 7000
 CENTS = flags.number_range(1, unit="cents")
-SAME_RUN = "same run"  # 'ledger check --against' with no directory (not a Path: see type=)
+SAME_RUN = object()  # 'ledger check --against' with no directory: the run being checked
 
 
 def _source_ips(text: str) -> tuple[str, ...]:
@@ -150,7 +150,7 @@ def _ledger_check(args: argparse.Namespace) -> int:
     received = None
     if args.against is not None:
         try:
-            received = client_received(args.run_dir if args.against == SAME_RUN else args.against)
+            received = client_received(args.run_dir if args.against is SAME_RUN else args.against)
         except ValueError as error:
             raise UsageError(str(error)) from None
         balance.problems.extend(received_differences(received, balance))

@@ -143,10 +143,11 @@ class ServerWorker:
         for connection in list(self.online.connections.values()):
             connection.close()
         await asyncio.sleep(0.2)  # let close() flush what is buffered
-        if self.paying:
+        clean, self.paying = self.paying, False  # nothing is paid or recorded after this
+        if clean:
             self.ledger.still_queued(self.sets.queued())
         try:
-            self.ledger.close(clean=self.paying)
+            self.ledger.close(clean=clean)
         except OSError as error:
             self._ledger_failed(error)
 
