@@ -90,7 +90,7 @@ def test_one_write_per_pass(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
     assert len(writes.log) == 10
 
 
-def test_a_plain_reply_waits_only_behind_held_ones(tmp_path: Path) -> None:
+def test_a_plain_reply_waits_only_behind_its_own_connections_held_ones(tmp_path: Path) -> None:
     path = tmp_path / "w.tsv"
     ledger = LedgerWriter(path)
     gate = WriteAheadLedger(ledger, pytest.fail, take_back)
@@ -98,14 +98,14 @@ def test_a_plain_reply_waits_only_behind_held_ones(tmp_path: Path) -> None:
 
     def body() -> None:
         gate.reply(writes.a, b"none-1")  # nothing waits: written at once
-        assert [name for name, *_ in writes.log] == ["a"]
         ledger.won(1, 5, 100)
         gate.pay(writes.a, b"won")
-        gate.reply(writes.a, b"none-2")  # must not overtake the held reply
-        assert len(writes.log) == 1
+        gate.reply(writes.b, b"none-b")  # another connection: nothing to wait for
+        gate.reply(writes.a, b"none-2")  # must not overtake a's held reply
+        assert [data for _name, data, _ in writes.log] == [b"none-1", b"none-b"]
 
     one_pass(body)
-    assert [data for _name, data, _ in writes.log] == [b"none-1", b"won", b"none-2"]
+    assert [data for _name, data, _ in writes.log] == [b"none-1", b"none-b", b"won", b"none-2"]
 
 
 def test_a_failed_write_sends_what_take_back_says(tmp_path: Path) -> None:

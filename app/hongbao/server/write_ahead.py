@@ -2,9 +2,8 @@
 
 Records made during one event-loop pass are written with one ``os.write`` at the end of
 the pass (``call_soon``); the replies held behind them go out right after, in the order
-they were made. Once a pass has a record waiting, every later reply of that pass waits
-too, so no connection sees its replies reordered. A reply made when nothing waits is
-written at once.
+they were made. A connection with a reply held has its later replies of that pass held
+too, so it never sees them reordered; other connections' replies go out at once.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ and returns the reply to send instead (None: send nothing)."""
 
 
 class WriteAheadLedger:
-    __slots__ = ("_held", "_on_failure", "_scheduled", "_take_back", "ledger")
+    __slots__ = ("_held", "_holding", "_on_failure", "_scheduled", "_take_back", "ledger")
 
     def __init__(self, ledger: LedgerWriter, on_failure: Callable[[OSError], None],
                  take_back: TakeBack) -> None:
@@ -34,6 +33,7 @@ class WriteAheadLedger:
         self._on_failure = on_failure
         self._take_back = take_back
         self._held: list[tuple[Writable, bytes, bool]] = []  # (connection, reply, pays)
+        self._holding: set[Writable] = set()  # the connections with a reply held
         self._scheduled = False
 
     def recorded(self) -> None:
@@ -46,10 +46,11 @@ class WriteAheadLedger:
         """Send ``reply`` once the records made so far are in the ledger file."""
         self.recorded()
         self._held.append((connection, reply, True))
+        self._holding.add(connection)
 
     def reply(self, connection: Writable, reply: bytes) -> None:
-        """Send a reply that pays nothing, after any reply already held."""
-        if self._scheduled:
+        """Send a reply that pays nothing, after any reply held for the same connection."""
+        if self._holding and connection in self._holding:
             self._held.append((connection, reply, False))
         else:
             connection.write(reply)
@@ -59,6 +60,7 @@ class WriteAheadLedger:
         what ``take_back`` says instead of each paying one)."""
         self._scheduled = False
         held, self._held = self._held, []
+        self._holding.clear()
         try:
             self.ledger.flush()
         except OSError as error:
