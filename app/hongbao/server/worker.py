@@ -116,7 +116,8 @@ class ServerWorker:
             self.emitter.emit(second, totals)
         except OSError as error:
             self._degrade("metrics", f"metrics under {self.config.run_dir} cannot be "
-                          f"written ({error.strerror}): per-second points are lost", error)
+                          f"written ({error.strerror}): per-second points are lost and the "
+                          f"worker will exit with status {DEGRADED_EXIT}", error)
         return {
             "counters": totals,
             "degraded": self.degraded,
