@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("hongbao")
 DEFAULT_SERVER_PORT = 7000
 CENTS = flags.number_range(1, unit="cents")
+SAME_RUN = object()  # 'ledger check --against' with no directory: the run being checked
 
 
 def _source_ips(text: str) -> tuple[str, ...]:
@@ -173,15 +174,27 @@ def _client(args: argparse.Namespace) -> int:
 
 def _ledger_check(args: argparse.Namespace) -> int:
     from hongbao.money import format_balance, ledger_files, reconcile
+    from hongbao.received import client_received, received_differences
 
     files = ledger_files(args.run_dir)
     if not files:
         raise SystemExit(f"no ledgers under {args.run_dir / 'ledger'}: is this a run directory?")
     balance = reconcile(files)
+    received = None
+    if args.against is not None:
+        try:
+            received = client_received(args.run_dir if args.against is SAME_RUN else args.against)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
+        balance.problems.extend(received_differences(received, balance))
     if args.json:
-        print(json.dumps(balance.as_dict(), indent=1))
-    else:
-        print(format_balance(balance))
+        print(json.dumps({**balance.as_dict(), "clients_received": received}, indent=1))
+        return 0 if balance.ok else 1
+    if received is not None:
+        print(f"clients received: won {received['won']} ({received['won_amount']} cents), "
+              f"claimed {received['claims']} ({received['claimed_amount']} cents)  "
+              f"{'OK' if not received_differences(received, balance) else 'MISMATCH'}")
+    print(format_balance(balance))
     return 0 if balance.ok else 1
 
 
@@ -268,6 +281,9 @@ def build_parser() -> argparse.ArgumentParser:
     ledger_commands = ledger.add_subparsers(dest="ledger_command", required=True)
     check = ledger_commands.add_parser("check", help="reconcile a run's ledgers")
     check.add_argument("run_dir", type=Path)
+    check.add_argument("--against", nargs="?", const=SAME_RUN, type=Path, metavar="RUN_DIR",
+                       help="also check that the clients' received won and claimed totals (their "
+                            "metrics in RUN_DIR, default the same run) equal the ledgers'")
     check.add_argument("--json", action="store_true")
     check.set_defaults(func=_ledger_check)
 

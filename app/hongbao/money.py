@@ -9,15 +9,20 @@ All amounts are integer cents. A ledger is a text file of tab-separated records:
     S  packet_id amount users shares  a packet was sent to 3 users (comma lists)
     C  packet_id user amount          a recipient claimed its share
     E  clean                          clean shutdown: the Q records above are complete
+
+A worker writes a won or claimed record before the reply that pays it, so a file holds
+every payment its clients saw. A file without its end record belongs to a worker that
+crashed (or could not write): the packets it still had queued are "lost in crash".
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
 import random
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TextIO
 
 
 def split_amount(total: int, parts: int, rng: random.Random) -> list[int]:
@@ -43,41 +48,80 @@ def split_amount(total: int, parts: int, rng: random.Random) -> list[int]:
 
 
 class LedgerWriter:
-    """Appends packet events to one worker's ledger file; flushed once a second."""
+    """Appends packet events to one worker's ledger file, written ahead of the replies.
 
-    __slots__ = ("_file", "path")
+    Records wait in memory until :meth:`flush` writes them all with one ``os.write`` (to
+    the OS page cache, which outlives the process). A write lands whole or not at all: a
+    short or failed write is cut back to the last whole batch, and the error is raised.
+    After an error the writer writes nothing more, so the file stays consistent.
+    """
+
+    __slots__ = ("_fd", "_pending", "_size", "failed", "path")
 
     def __init__(self, path: Path) -> None:
         self.path = path
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._file: TextIO = path.open("a", encoding="ascii", buffering=1 << 16)
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self._size = os.fstat(self._fd).st_size
+        self._pending: list[str] = []
+        self.failed: OSError | None = None
 
     def generated(self, packet_id: int, amount: int) -> None:
-        self._file.write(f"G\t{packet_id}\t{amount}\n")
+        self._pending.append(f"G\t{packet_id}\t{amount}\n")
 
     def won(self, packet_id: int, user: int, amount: int) -> None:
-        self._file.write(f"W\t{packet_id}\t{user}\t{amount}\n")
+        self._pending.append(f"W\t{packet_id}\t{user}\t{amount}\n")
 
-    def sent(self, packet_id: int, amount: int, users: Sequence[int], shares: Sequence[int]):
-        self._file.write(
+    def sent(self, packet_id: int, amount: int, users: Sequence[int],
+             shares: Sequence[int]) -> None:
+        self._pending.append(
             f"S\t{packet_id}\t{amount}\t{','.join(map(str, users))}\t"
             f"{','.join(map(str, shares))}\n"
         )
 
     def claimed(self, packet_id: int, user: int, amount: int) -> None:
-        self._file.write(f"C\t{packet_id}\t{user}\t{amount}\n")
+        self._pending.append(f"C\t{packet_id}\t{user}\t{amount}\n")
 
     def still_queued(self, packets: Iterable[tuple[int, int]]) -> None:
-        self._file.writelines(f"Q\t{pid}\t{amount}\n" for pid, amount in packets)
+        self._pending.extend(f"Q\t{pid}\t{amount}\n" for pid, amount in packets)
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
 
     def flush(self) -> None:
-        if not self._file.closed:  # the final tick comes after a clean close
-            self._file.flush()
+        """Write every pending record with one ``os.write``; raise OSError if they could
+        not all be written (none of them is then in the file)."""
+        if self.failed is not None:
+            self._pending.clear()
+            raise self.failed
+        if not self._pending:
+            return
+        data = "".join(self._pending).encode("ascii")
+        self._pending.clear()
+        written = 0
+        try:
+            while written < len(data):  # a regular file may take less than asked
+                written += os.write(self._fd, data[written:] if written else data)
+        except OSError as error:
+            self.failed = error
+            if written:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(self._fd, self._size)
+            raise
+        self._size += written
 
     def close(self, clean: bool = True) -> None:
-        if clean:
-            self._file.write("E\tclean\n")
-        self._file.close()
+        """Write what is pending and, for a clean close, the end record; a writer that
+        failed writes nothing (its file then has no end record)."""
+        try:
+            if self.failed is None:
+                if clean:
+                    self._pending.append("E\tclean\n")
+                self.flush()
+        finally:
+            self._pending.clear()
+            os.close(self._fd)
 
 
 @dataclass
@@ -90,6 +134,9 @@ class Balance:
     won_amount: int = 0
     queued: int = 0
     queued_amount: int = 0
+    lost_in_crash: int = 0
+    lost_in_crash_amount: int = 0
+    crashed: list[str] = field(default_factory=list)
     sent: int = 0
     sent_amount: int = 0
     claims: int = 0
@@ -113,6 +160,9 @@ class Balance:
             "won_amount": self.won_amount,
             "queued": self.queued,
             "queued_amount": self.queued_amount,
+            "lost_in_crash": self.lost_in_crash,
+            "lost_in_crash_amount": self.lost_in_crash_amount,
+            "crashed": self.crashed,
             "sent": self.sent,
             "sent_amount": self.sent_amount,
             "claims": self.claims,
@@ -136,6 +186,7 @@ class _LedgerState:
     generated: dict[int, int] = field(default_factory=dict)
     won: dict[int, int] = field(default_factory=dict)
     queue_snapshot: dict[int, int] | None = None
+    ended: bool = False
     sent: dict[int, _SentPacket] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
 
@@ -182,6 +233,7 @@ def _apply(state: _LedgerState, where: str, fields: list[str]) -> None:
             state.problems.append(f"{where}: user {user} claimed packet {pid:#x} twice")
         packet.claimed_by[user] = amount
     elif kind == "E":
+        state.ended = True
         if state.queue_snapshot is None:  # a clean close with no Q records: nothing queued
             state.queue_snapshot = {}
     else:
@@ -217,18 +269,26 @@ def reconcile(paths: Iterable[Path]) -> Balance:
 
 def _total(state: _LedgerState, name: str, balance: Balance) -> None:
     unwon = {pid: amount for pid, amount in state.generated.items() if pid not in state.won}
-    if state.queue_snapshot is not None and state.queue_snapshot != unwon:
-        missing = set(unwon) ^ set(state.queue_snapshot)
+    if not state.ended:
+        balance.crashed.append(name)
+        balance.lost_in_crash += len(unwon)
+        balance.lost_in_crash_amount += sum(unwon.values())
         state.problems.append(
-            f"{name}: queue at shutdown differs from generated minus won on "
-            f"{len(missing)} packets"
-        )
+            f"{name}: no end record: its worker crashed or could not write; "
+            f"{len(unwon)} queued packets ({sum(unwon.values())} cents) lost in crash")
+    else:
+        if state.queue_snapshot != unwon:
+            missing = set(unwon) ^ set(state.queue_snapshot or {})
+            state.problems.append(
+                f"{name}: queue at shutdown differs from generated minus won on "
+                f"{len(missing)} packets"
+            )
+        balance.queued += len(unwon)
+        balance.queued_amount += sum(unwon.values())
     balance.generated += len(state.generated)
     balance.generated_amount += sum(state.generated.values())
     balance.won += len(state.won)
     balance.won_amount += sum(state.won.values())
-    balance.queued += len(unwon)
-    balance.queued_amount += sum(unwon.values())
     for pid, packet in state.sent.items():
         claimed = sum(packet.claimed_by.values())
         balance.sent += 1
@@ -245,25 +305,29 @@ def _total(state: _LedgerState, name: str, balance: Balance) -> None:
                 state.problems.append(
                     f"{name}: packet {pid:#x} fully claimed for {claimed}, not {packet.amount}"
                 )
-    if balance.won + balance.queued != balance.generated:
-        state.problems.append(f"{name}: generated != won + queued")
     balance.problems.extend(state.problems)
 
 
 def format_balance(balance: Balance) -> str:
     """Human-readable balance lines, each marked OK or MISMATCH."""
-    b = balance.as_dict()
-    shake = "OK" if b["generated_amount"] == b["won_amount"] + b["queued_amount"] else "MISMATCH"
+    b = balance
+    shake_ok = b.generated_amount == b.won_amount + b.queued_amount + b.lost_in_crash_amount
     lines = [
-        f"shake packets: generated {b['generated']} ({b['generated_amount']} cents) = "
-        f"won {b['won']} ({b['won_amount']}) + queued {b['queued']} ({b['queued_amount']})"
-        f"  {shake}",
-        f"sent packets:  {b['sent']} ({b['sent_amount']} cents) = claimed "
-        f"{b['claimed_amount']} in {b['claims']} claims + unclaimed {b['unclaimed_amount']}; "
-        f"{b['fully_claimed']} fully claimed",
-        "ledger: OK" if b["ok"] else "ledger: MISMATCH",
-        *(f"  - {problem}" for problem in b["problems"][:50]),
+        f"shake packets: generated {b.generated} ({b.generated_amount} cents) = "
+        f"won {b.won} ({b.won_amount}) + queued {b.queued} ({b.queued_amount}) + "
+        f"lost in crash {b.lost_in_crash} ({b.lost_in_crash_amount})"
+        f"  {'OK' if shake_ok else 'MISMATCH'}",
+        f"sent packets:  {b.sent} ({b.sent_amount} cents) = claimed "
+        f"{b.claimed_amount} in {b.claims} claims + unclaimed {b.unclaimed_amount}; "
+        f"{b.fully_claimed} fully claimed",
     ]
+    if b.crashed:
+        lines.append(f"crashed: {len(b.crashed)} worker ledgers without an end record: "
+                     f"{', '.join(b.crashed)}")
+    lines.append("ledger: OK" if b.ok else "ledger: MISMATCH")
+    lines.extend(f"  - {problem}" for problem in b.problems[:50])
+    if len(b.problems) > 50:
+        lines.append(f"  ... and {len(b.problems) - 50} more")
     return "\n".join(lines)
 
 

@@ -94,11 +94,11 @@ class NodeProcess:
 
 def start_node(run_dir: Path, run_id: str, name: str, args: list[str],
                env: dict[str, str] | None = None, port: int = 0,
-               ready_timeout: float = READY_TIMEOUT) -> NodeProcess:
-    """Start ``hongbao ARGS`` with a free control port, its log under run_dir/logs, and
-    wait until its control API says ready."""
+               ready_timeout: float = READY_TIMEOUT, log_dir: Path | None = None) -> NodeProcess:
+    """Start ``hongbao ARGS`` with a free control port, its log under ``log_dir`` (default
+    run_dir/logs), and wait until its control API says ready."""
     control = f"127.0.0.1:{free_port()}"
-    log_path = run_dir / "logs" / f"{name}.log"
+    log_path = (log_dir or run_dir / "logs") / f"{name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, "-m", "hongbao.cli", *args, "--control", control,
                "--run-id", run_id, "--run-dir", str(run_dir), "--host-name", name]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 import time
 from pathlib import Path
 
@@ -22,7 +23,14 @@ def resolve_run_id(given: str | None) -> str:
 
 
 def resolve_run_dir(given: str | None, run_id: str) -> Path:
+    """The run directory, created; ValueError (one line) when it cannot be written."""
     root = Path(os.environ.get("HONGBAO_RUNS", "runs"))
     run_dir = Path(given) if given else root / run_id
-    run_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=run_dir):
+            pass
+    except OSError as error:
+        raise ValueError(f"run directory {run_dir} cannot be written: "
+                         f"{error.strerror or error}") from None
     return run_dir

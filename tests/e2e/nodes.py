@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+
+import psutil
 
 from hongbao.nodeprocess import NodeProcess, free_port, start_node
 
@@ -15,11 +19,11 @@ RUN_ID = "test-run"
 
 
 def start_server(run_dir: Path, workers: int = 2, *extra: str,
-                 env: dict[str, str] | None = None) -> NodeProcess:
+                 env: dict[str, str] | None = None, log_dir: Path | None = None) -> NodeProcess:
     port = free_port()
     return start_node(run_dir, RUN_ID, "server", [
         "server", "--listen", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-        "--seed", "7", *extra], env, port)
+        "--seed", "7", *extra], env, port, log_dir=log_dir)
 
 
 def start_client(run_dir: Path, server: NodeProcess, users: int, workers: int = 2,
@@ -44,3 +48,40 @@ def mark_phase(run_dir: Path, name: str, event: str, env: dict[str, str] | None 
     subprocess.run([sys.executable, "-m", "hongbao.cli", "phase", "mark", "--name", name,
                     "--event", event, "--run-id", RUN_ID, "--run-dir", str(run_dir)],
                    check=True, capture_output=True, env={**os.environ, **(env or {})})
+
+
+def worker_pids(node: NodeProcess) -> list[int]:
+    """The node's spawned worker processes (not multiprocessing's resource tracker)."""
+    pids = []
+    for child in psutil.Process(node.process.pid).children():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            if "spawn_main" in " ".join(child.cmdline()):
+                pids.append(child.pid)
+    return sorted(pids)
+
+
+def kill_hard(pids: list[int]) -> None:
+    """SIGKILL each process, then wait until every one is gone (or reaped)."""
+    processes = []
+    for pid in pids:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            processes.append(psutil.Process(pid))
+    for process in processes:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            process.send_signal(signal.SIGKILL)
+    psutil.wait_procs(processes, timeout=10)
+
+
+def wait_until_steady(read: Callable[[], object], timeout: float, what: str,
+                      quiet: float = 2.5) -> object:
+    """Poll ``read`` until its value has not changed for ``quiet`` seconds; return it."""
+    deadline = time.monotonic() + timeout
+    value, since = read(), time.monotonic()
+    while time.monotonic() - since < quiet:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} still changing after {timeout} s")
+        time.sleep(0.25)
+        latest = read()
+        if latest != value:
+            value, since = latest, time.monotonic()
+    return value

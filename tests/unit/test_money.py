@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import os
 import random
 from pathlib import Path
 
@@ -9,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hongbao.money import LedgerWriter, reconcile, split_amount
+from hongbao.money import LedgerWriter, format_balance, reconcile, split_amount
 
 
 @given(st.integers(1, 10), st.integers(0, 10**7), st.integers(0, 2**32))
@@ -58,14 +60,31 @@ def test_clean_ledger_balances(tmp_path: Path) -> None:
     assert balance.fully_claimed == 1
 
 
-def test_crash_cut_last_line_still_reconciles(tmp_path: Path) -> None:
-    path = tmp_path / "a.tsv"
+def test_crash_cut_last_line_is_ignored_and_the_crash_named(tmp_path: Path) -> None:
+    path = tmp_path / "srv-w0-123.tsv"
     write_ledger(path, clean=False)
     with path.open("a") as handle:
         handle.write("W\t0x1000")  # the crash cut this record short
     balance = reconcile([path])
-    assert balance.ok, balance.problems
-    assert balance.queued == 1
+    assert balance.crashed == ["srv-w0-123.tsv"]
+    assert (balance.won, balance.won_amount) == (1, 100)
+    assert (balance.queued, balance.lost_in_crash, balance.lost_in_crash_amount) == (0, 1, 250)
+    assert not balance.ok
+    assert balance.problems == ["srv-w0-123.tsv: no end record: its worker crashed or could not "
+                                "write; 1 queued packets (250 cents) lost in crash"]
+
+
+def test_lost_in_crash_is_listed_apart_from_queued(tmp_path: Path) -> None:
+    write_ledger(tmp_path / "clean.tsv")
+    write_ledger(tmp_path / "crashed.tsv", clean=False)
+    balance = reconcile([tmp_path / "clean.tsv", tmp_path / "crashed.tsv"])
+    assert balance.crashed == ["crashed.tsv"]
+    assert (balance.queued, balance.queued_amount) == (1, 250)
+    assert (balance.lost_in_crash, balance.lost_in_crash_amount) == (1, 250)
+    text = format_balance(balance)
+    assert "= won 2 (200) + queued 1 (250) + lost in crash 1 (250)  OK" in text
+    assert "crashed: 1 worker ledgers without an end record: crashed.tsv" in text
+    assert "ledger: MISMATCH" in text
 
 
 @pytest.mark.parametrize(
@@ -96,3 +115,46 @@ def test_queue_snapshot_must_match_unwon_packets(tmp_path: Path) -> None:
     ledger.still_queued([])  # claims nothing is queued, but 0x100000 was never won
     ledger.close()
     assert "queue at shutdown differs" in reconcile([path]).problems[0]
+
+
+def test_a_failed_write_is_cut_back_to_whole_records(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "a.tsv"
+    ledger = LedgerWriter(path)
+    ledger.generated(0x100000, 100)
+    ledger.flush()
+    before = path.read_bytes()
+    real_write = os.write
+    calls = []
+
+    def disk_fills_up(fd: int, data: bytes) -> int:
+        calls.append(len(data))
+        if len(calls) == 1:
+            return real_write(fd, bytes(data[:5]))  # a short write, then the disk is full
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr("hongbao.money.os.write", disk_fills_up)
+    ledger.generated(0x100002, 250)
+    ledger.won(0x100000, 5, 100)
+    with pytest.raises(OSError, match="No space left"):
+        ledger.flush()
+    assert path.read_bytes() == before
+    ledger.won(0x100002, 6, 250)
+    with pytest.raises(OSError, match="No space left"):
+        ledger.flush()  # a failed writer writes nothing more
+    ledger.close()
+    assert len(calls) == 2
+    assert path.read_bytes() == before
+
+
+def test_records_wait_in_memory_until_flush(tmp_path: Path) -> None:
+    path = tmp_path / "a.tsv"
+    ledger = LedgerWriter(path)
+    ledger.generated(0x100000, 100)
+    assert ledger.pending == 1
+    assert path.read_bytes() == b""
+    ledger.flush()
+    assert ledger.pending == 0
+    assert path.read_bytes() == b"G\t1048576\t100\n"
+    ledger.close()
+    assert path.read_bytes().endswith(b"E\tclean\n")

@@ -47,7 +47,7 @@ class PerSecondEmitter:
         }
         fields.update(extra)
         points.append(Point(self._measurement, dict(self.tags), fields, second))
-        self._sink.write(points)
         self._previous = dict(totals)
         self._last_second = second
+        self._sink.write(points)  # if it raises, the points are still counted as emitted
         return fields

@@ -62,6 +62,9 @@ class ServerNode(Node):
         return {
             **await super().status(query),
             "port": self.config.port,
+            "degraded": gauges.get("degraded", 0) > 0,  # a worker could not write its files
+            "degraded_workers": {w.index: w.status["degraded"] for w in self.pool.workers
+                                 if w.status.get("degraded")},
             "queued": gauges.get("queued", 0),
             "open_sent_packets": gauges.get("open_sent", 0),
             "shake_generator": {**self.generators["shake"].as_dict(),

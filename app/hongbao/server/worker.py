@@ -26,6 +26,7 @@ from hongbao.server.counters import SERVER_GAUGES, ServerCounters
 from hongbao.server.online_users import OnlineUsers
 from hongbao.server.send_book import SendBook, SentPacket
 from hongbao.server.shake_sets import ShakeSets
+from hongbao.server.write_ahead import WriteAheadLedger
 from hongbao.workerloop import WorkerRuntime
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ def one_step(rate: float) -> int:
     room for a step that fired late. A generator that fell further behind (a stalled
     loop) slips its schedule instead of catching up in a burst."""
     return max(1, math.ceil(rate * GENERATOR_INTERVAL * STEP_SLACK))
+DEGRADED_EXIT = 3  # a worker that could not write its ledger or metrics exits with this
 
 
 def listening_socket(host: str, port: int, backlog: int) -> socket.socket:
@@ -75,6 +77,10 @@ class ServerWorker:
         self.rng = random.Random(None if config.seed is None else config.seed * 1000 + index)
         name = f"{config.host_name}-w{index}"
         self.ledger = LedgerWriter(config.run_dir / "ledger" / f"{name}-{os.getpid()}.tsv")
+        self.payouts = WriteAheadLedger(self.ledger, self._ledger_failed, self._take_back)
+        self.paying = True  # until the ledger cannot be written
+        self.degraded: dict[str, str] = {}  # what could not be written -> the error
+        self._unsent: set[int] = set()  # sent packets whose notices were taken back
         tags = {"host": config.host_name, "worker": str(index), "run_id": config.run_id,
                 "phase": config.phase}
         self.emitter = PerSecondEmitter(
@@ -142,12 +148,18 @@ class ServerWorker:
         self._connection_cap = connection_cap()  # the limit may have been changed
         if not self._accepting:
             self._resume_accepting()
-        self.ledger.flush()
         totals = self.counters.as_dict()
-        self.emitter.emit(second, totals)
+        try:
+            self.emitter.emit(second, totals)
+        except OSError as error:
+            self._degrade("metrics", f"metrics under {self.config.run_dir} cannot be "
+                          f"written ({error.strerror}): per-second points are lost and the "
+                          f"worker will exit with status {DEGRADED_EXIT}", error)
         return {
             "counters": totals,
+            "degraded": self.degraded,
             "gauges": {
+                "degraded": int(bool(self.degraded)),
                 "queued": len(self.sets),
                 "open_sent": len(self.book.open),
                 "shake_released": self.shake_rate.released,
@@ -168,11 +180,17 @@ class ServerWorker:
             self._listener = None
         if self._generator_timer is not None:
             self._generator_timer.cancel()
+        self.payouts.flush()  # the replies still held go out before their connections close
         for connection in list(self.online.connections.values()):
             connection.close()
         await asyncio.sleep(0.2)  # let close() flush what is buffered
-        self.ledger.still_queued(self.sets.queued())
-        self.ledger.close()
+        clean, self.paying = self.paying, False  # nothing is paid or recorded after this
+        if clean:
+            self.ledger.still_queued(self.sets.queued())
+        try:
+            self.ledger.close(clean=clean)
+        except OSError as error:
+            self._ledger_failed(error)
 
     # ---- frames ----
     def handle(self, connection: ServerConnection, frame: p.Frame) -> None:
@@ -198,13 +216,14 @@ class ServerWorker:
         counters = self.counters
         user = connection.user_id
         counters.requests += 1
+        counters.responses += 1
         own_budget = connection.spend_budget(self.now_s, self.max_per_connection)
         self.second_requests += own_budget  # a greedy connection spends only its own budget
         if not own_budget or self.second_requests > self.max_per_second:
             counters.overload += 1
             reply = p.encode_shake_result(user, p.RESULT_OVERLOAD, 0, 0, self.now_s)
         else:
-            packet = self.sets.take(user)
+            packet = self.sets.take(user) if self.paying else None
             if packet is None:
                 counters.none += 1
                 reply = p.encode_shake_result(user, p.RESULT_NONE, 0, 0, self.now_s)
@@ -213,22 +232,24 @@ class ServerWorker:
                 counters.won += 1
                 counters.won_amount += amount
                 self.ledger.won(packet_id, user, amount)
-                reply = p.encode_shake_result(user, p.RESULT_WON, packet_id, amount, self.now_s)
-        connection.write(reply)
-        counters.responses += 1
+                self.payouts.pay(connection, p.encode_shake_result(
+                    user, p.RESULT_WON, packet_id, amount, self.now_s))
+                return
+        self.payouts.reply(connection, reply)
 
     def on_claim(self, connection: ServerConnection, frame: p.Claim) -> None:
         user = connection.user_id
         # A claim on someone else's behalf is a stranger's claim: it gets 0.
         on_own_behalf = frame.user_id in (0, user)
-        amount = self.book.claim(frame.packet_id, user) if on_own_behalf else 0
+        amount = self.book.claim(frame.packet_id, user) if on_own_behalf and self.paying else 0
         if amount:
             self.counters.claims += 1
             self.counters.claimed_amount += amount
             self.ledger.claimed(frame.packet_id, user, amount)
+            self.payouts.pay(connection, p.encode_claim_result(frame.packet_id, amount, self.now_s))
         else:
             self.counters.claims_rejected += 1
-        connection.write(p.encode_claim_result(frame.packet_id, amount, self.now_s))
+            self.payouts.reply(connection, p.encode_claim_result(frame.packet_id, 0, self.now_s))
 
     def protocol_error(self, connection: ServerConnection, error: p.ProtocolError) -> None:
         self.counters.protocol_errors += 1
@@ -319,6 +340,9 @@ class ServerWorker:
             self._generator_timer = asyncio.get_running_loop().call_soon(self._generate)
 
     def _generate(self) -> None:
+        if not self.paying:  # a packet made now could not be recorded
+            self._generator_timer = None
+            return
         now = time.time()
         for _ in range(self.shake_rate.due(now, one_step(self.shake_rate.rate))):
             self._generate_shake_packet()
@@ -339,6 +363,7 @@ class ServerWorker:
         amount = self.rng.randint(self.config.shake_amount.low, self.config.shake_amount.high)
         self.sets.feed(packet_id, amount)
         self.ledger.generated(packet_id, amount)
+        self.payouts.recorded()
         self.counters.generated += 1
         self.counters.generated_amount += amount
 
@@ -355,12 +380,48 @@ class ServerWorker:
         self.ledger.sent(packet_id, amount, recipients, shares)
         notice = p.encode_send_notice(packet_id, amount, tuple(recipients), self.now_s)
         for user in recipients:
-            self.online.connections[user].write(notice)
+            self.payouts.pay(self.online.connections[user], notice)
         self.counters.sent_packets += 1
         self.counters.sent_amount += amount
         return True
 
+    # ---- write errors: stop paying, say so once, keep ticking, exit non-zero ----
+    def _ledger_failed(self, error: OSError) -> None:
+        self.paying = False
+        self._degrade("ledger", f"ledger {self.ledger.path} cannot be written "
+                      f"({error.strerror}): this worker stops paying out (shakes get 'none "
+                      f"available', claims get 0) and will exit with status {DEGRADED_EXIT}",
+                      error)
+
+    def _degrade(self, what: str, message: str, error: OSError) -> None:
+        if what not in self.degraded:
+            self.degraded[what] = error.strerror or str(error)
+            log.error("%s", message)
+
+    def _take_back(self, reply: bytes) -> bytes | None:
+        """A paying reply whose ledger record could not be written: un-count it, and
+        answer 'none available' or 0 instead (a notice is not sent)."""
+        (frame,), _ = p.decode_frames(reply)
+        counters = self.counters
+        if type(frame) is p.ShakeResult:
+            counters.won -= 1
+            counters.won_amount -= frame.amount
+            counters.none += 1
+            return p.encode_shake_result(frame.user_id, p.RESULT_NONE, 0, 0, self.now_s)
+        if type(frame) is p.ClaimResult:
+            counters.claims -= 1
+            counters.claimed_amount -= frame.amount
+            counters.claims_rejected += 1
+            return p.encode_claim_result(frame.packet_id, 0, self.now_s)
+        if type(frame) is p.SendNotice and frame.packet_id not in self._unsent:
+            self._unsent.add(frame.packet_id)
+            counters.sent_packets -= 1
+            counters.sent_amount -= frame.amount
+        return None
+
 
 def worker_main(config: ServerConfig, index: int, conn: Connection) -> None:
     """Entry point of a spawned server worker process."""
-    raise SystemExit(WorkerRuntime(ServerWorker(config, index), conn).run())
+    worker = ServerWorker(config, index)
+    code = WorkerRuntime(worker, conn).run()
+    raise SystemExit(code or (DEGRADED_EXIT if worker.degraded else 0))
