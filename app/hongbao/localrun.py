@@ -136,15 +136,23 @@ class LocalRun:
 
     def run_phase(self, name: str, qps: int, seconds: float, until: Any = None) -> None:
         plan = self.plan
-        mark_phase(plan.run_dir, plan.run_id, name, "start", "controller", qps)
+
+        def mark(event: str) -> None:
+            mark_phase(plan.run_dir, plan.run_id, name, event, "controller", qps,
+                       target_connections=plan.users)
+
+        mark("start")
         self.set_phase(name, qps)
         if name != "phase1":
             total = int(plan.shake_rate * seconds)
             self.server.get("/shake", qps=plan.shake_rate, total=total)
             self.server.get("/send", qps=plan.send_rate,
                         total=int(plan.send_rate * seconds), min_uid=0, max_uid=plan.users - 1)
+            mark("hold_start")
         self.watch(name, seconds, until)
-        mark_phase(plan.run_dir, plan.run_id, name, "end", "controller", qps)
+        if name != "phase1":
+            mark("hold_end")
+        mark("end")
 
     def stop(self) -> list[int]:
         """The clients drain first, then the server (only processes we started)."""

@@ -66,6 +66,9 @@ class Node:
         self.pool.broadcast(("phase", name))
         return {"phase": name}
 
+    def workers_stopped(self) -> None:
+        """Called once every worker has exited and sent its last status."""
+
     async def run(self, pid_file: Path | None = None) -> int:
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
@@ -87,6 +90,7 @@ class Node:
         await stop.wait()
         log.info("%s draining", self.role)
         codes = await self.pool.stop()
+        self.workers_stopped()
         if shipping is not None:  # after the workers, so their last points are shipped too
             ship_stop.set()
             if not await shipping:

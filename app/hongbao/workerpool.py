@@ -18,6 +18,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 WorkerMain = Callable[[Any, int, Connection], None]
+StatusHook = Callable[["WorkerHandle"], None]
 
 
 @dataclass
@@ -38,6 +39,7 @@ class WorkerPool:
             raise ValueError(f"{name}: workers must be >= 1, got {count}")
         context = multiprocessing.get_context("spawn")
         self.workers: list[WorkerHandle] = []
+        self.on_status: StatusHook | None = None  # called with each worker's fresh status
         self._child_ends: list[Connection] = []
         for index in range(count):
             parent, child = context.Pipe(duplex=True)
@@ -66,6 +68,8 @@ class WorkerPool:
         elif kind == "status":
             worker.status = payload
             worker.updated_at = time.time()
+            if self.on_status is not None:
+                self.on_status(worker)
         elif kind == "fatal":
             log.error("worker %d failed: %s", worker.index, payload)
 

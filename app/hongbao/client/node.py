@@ -8,6 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from hongbao.client.config import ClientConfig
+from hongbao.client.host_latency import HostLatency
 from hongbao.client.source_pairs import SourcePairs
 from hongbao.client.worker import worker_main
 from hongbao.controlapi import Handler, number
@@ -15,7 +16,7 @@ from hongbao.metrics.shipper import Shipper
 from hongbao.metrics.sinks import Sink
 from hongbao.node import Node
 from hongbao.pacing import split_count
-from hongbao.workerpool import WorkerPool
+from hongbao.workerpool import WorkerHandle, WorkerPool
 
 
 class ClientNode(Node):
@@ -33,6 +34,17 @@ class ClientNode(Node):
             config.host_name, config.run_id, config.phase,
             Shipper(config.run_dir, [f"client-{config.host_name}-*.lp"], sink) if sink else None,
         )
+        self.latency = HostLatency(config.run_dir, config.host_name, config.run_id,
+                                   config.workers, lambda: self.phase)
+        self.pool.on_status = self._worker_status
+
+    def _worker_status(self, worker: WorkerHandle) -> None:
+        status = worker.status
+        if "latency_histogram" in status:
+            self.latency.add(worker.index, status["second"], status["latency_histogram"])
+
+    def workers_stopped(self) -> None:
+        self.latency.flush()
 
     def describe(self) -> str:
         c = self.config
@@ -47,16 +59,8 @@ class ClientNode(Node):
             "users": self.config.users,
             "first_user": self.config.first_user,
             "connecting": gauges.get("connecting", 0),
-            "latency_us": self._worst_latency(),
+            "latency_us": self.latency.latest,  # this host's, all workers merged
         }
-
-    def _worst_latency(self) -> dict[str, int]:
-        """Each percentile's worst value over the workers, for the last second."""
-        worst: dict[str, int] = {}
-        for worker in self.pool.workers:
-            for name, value in worker.status.get("latency_us", {}).items():
-                worst[name] = max(worst.get(name, 0), value)
-        return worst
 
     async def set_qps(self, request: web.Request) -> dict[str, Any]:
         self.qps = int(number(request, "qps"))

@@ -22,6 +22,7 @@ from hongbao.client.connection import ClientConnection
 from hongbao.client.counters import CLIENT_GAUGES, ClientCounters
 from hongbao.client.latency import LatencyRecorder
 from hongbao.client.source_pairs import SourcePairs
+from hongbao.metrics import histograms
 from hongbao.metrics.emitter import PerSecondEmitter
 from hongbao.metrics.pointfile import PointFile
 from hongbao.pacing import Pacer, SteadyRate, split_count
@@ -53,7 +54,7 @@ class ClientWorker:
         self.pairs.check_room(config.users)
         self.connections: list[ClientConnection | None] = [None] * self.users
         self.counters = ClientCounters()
-        self.latency = LatencyRecorder()
+        self.latency = LatencyRecorder(histograms.log_path(config.run_dir, config.host_name, index))
         name = f"{config.host_name}-w{index}"
         tags = {"host": config.host_name, "worker": str(index), "run_id": config.run_id,
                 "phase": config.phase}
@@ -101,11 +102,13 @@ class ClientWorker:
         self.now_s = second + 1
         self._expire_timeouts(time.time())
         totals = self.counters.as_dict()
-        latency = self.latency.take()
-        self.emitter.emit(second, totals, latency)
+        latency, encoded = self.latency.take(second)
+        self.emitter.emit(second, totals)
         return {
             "counters": totals,
+            "second": second,
             "latency_us": latency,
+            "latency_histogram": encoded,
             "gauges": {"users": self.users, "connecting": self._connecting,
                        "qps": self.pacer.qps},
         }

@@ -5,19 +5,29 @@ from __future__ import annotations
 from rich.console import Console
 from rich.table import Table
 
-from hongbao.report.tables import MoneyBalance, PhaseRow, Projection
+from hongbao.report.tables import (
+    PHASE_COLUMNS,
+    PHASE_HEADINGS,
+    MoneyBalance,
+    PhaseRow,
+    Projection,
+    phase_cells,
+)
 
 
 def phase_table(rows: list[PhaseRow]) -> Table:
     table = Table(title="phases", title_justify="left")
-    for heading in ("phase", "s", "target", "client qps", "server qps", "loss",
-                    "p50 ms", "p99 ms", "p99 worst", "won", "claims"):
+    for heading in PHASE_HEADINGS:
         table.add_column(heading, justify="left" if heading == "phase" else "right")
-    for r in rows:
-        table.add_row(r.name, str(r.seconds), f"{r.target_qps:,}", f"{r.client_mean_qps:,.0f}",
-                      f"{r.server_mean_qps:,.0f}", f"{r.loss_pct:.3f}%", f"{r.p50_ms:.2f}",
-                      f"{r.p99_ms:.2f}", f"{r.p99_worst_ms:.2f}", f"{r.won:,}", f"{r.claims:,}")
+    for row in rows:
+        table.add_row(*phase_cells(row))
     return table
+
+
+def phase_legend(rows: list[PhaseRow]) -> list[str]:
+    """Why a saturated phase is saturated, then what every column means."""
+    lines = [f"[red]{r.name} saturated: {r.limit}[/red]" for r in rows if r.limit]
+    return [*lines, *(f"[dim]{column}: {meaning}[/dim]" for column, meaning in PHASE_COLUMNS)]
 
 
 def balance_lines(balance: MoneyBalance) -> list[str]:
@@ -36,6 +46,8 @@ def balance_lines(balance: MoneyBalance) -> list[str]:
 def print_summary(console: Console, rows: list[PhaseRow], balance: MoneyBalance,
                   projected: Projection | None) -> None:
     console.print(phase_table(rows))
+    for line in phase_legend(rows):
+        console.print(line)
     console.print(f"money balance (from the {balance.source}):")
     for line in balance_lines(balance):
         console.print("  " + line)
