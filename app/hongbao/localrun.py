@@ -21,7 +21,7 @@ from hongbao.phases import mark_phase
 from hongbao.report.build import write_report
 from hongbao.report.console import print_summary
 from hongbao.report.series import build_series
-from hongbao.report.sources import points_from_run_dir, run_metadata
+from hongbao.report.sources import histograms_from_run_dir, points_from_run_dir, run_metadata
 from hongbao.runs import resolve_run_dir, resolve_run_id
 
 log = logging.getLogger(__name__)
@@ -207,9 +207,10 @@ def run_local(plan: LocalRunPlan) -> int:
     if not final:
         return 1
     balance = reconcile(ledger_files(plan.run_dir))
-    report = write_report(build_series(points_from_run_dir(plan.run_dir), plan.run_id),
-                          plan.run_dir / "report", balance, run_metadata(plan.run_dir))
-    console = Console(width=max(120, Console().width))
+    series = build_series(points_from_run_dir(plan.run_dir), plan.run_id,
+                          histograms_from_run_dir(plan.run_dir))
+    report = write_report(series, plan.run_dir / "report", balance, run_metadata(plan.run_dir))
+    console = Console(width=max(140, Console().width))
     print_summary(console, report.phases, report.balance, report.projection)
     agree = (final["server"]["requests"] == final["client"]["responses"]
              and final["server"]["claimed_amount"] == final["client"]["claimed_amount"])
@@ -219,5 +220,5 @@ def run_local(plan: LocalRunPlan) -> int:
         f"(server) = {final['client']['claimed_amount']:,} (client): "
         f"{'OK' if agree else 'MISMATCH'}")
     console.print(f"processes exited with {codes}")
-    console.print(f"report: {report.html}")
+    console.print(f"report: {report.html}; summary: {report.summary}")
     return 0 if report.balance.ok and agree and not any(codes) else 1

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -16,9 +17,11 @@ from hongbao.report.tables import (
 
 
 def phase_table(rows: list[PhaseRow]) -> Table:
-    table = Table(title="phases", title_justify="left")
+    table = Table(title="phases (latency in ms)", title_justify="left",
+                  box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True)
     for heading in PHASE_HEADINGS:
-        table.add_column(heading, justify="left" if heading == "phase" else "right")
+        table.add_column(heading, justify="left" if heading == "phase" else "right",
+                         no_wrap=True)
     for row in rows:
         table.add_row(*phase_cells(row))
     return table

@@ -100,7 +100,8 @@ def phase_rows(series: RunSeries) -> list[PhaseRow]:
         rows.append(PhaseRow(
             name=span.name, seconds=span.seconds, target_connections=span.target_connections,
             connections=connections,
-            connect_seconds=_connect_seconds(series, span, span.target_connections),
+            connect_seconds=(None if span.target_qps else
+                             _connect_seconds(series, span, span.target_connections)),
             target_qps=span.target_qps, hold_seconds=hold_seconds, held_qps=held_qps,
             server_held_qps=(series.total("server", "requests", hold) / hold_seconds
                              if hold_seconds else 0.0),
@@ -193,19 +194,19 @@ PHASE_COLUMNS: list[tuple[str, str]] = [
     ("phase", "the phase's name, from its start and end marks"),
     ("s", "seconds from the phase's start mark to its end mark"),
     ("conns", "the most server connections seen in the phase / the target connections"),
-    ("connect s", "seconds from the phase's start until the server held the target "
-                  "connections ('-': no target, or never reached)"),
+    ("conn s", "seconds from the phase's start until the server held the target "
+               "connections ('-': not a connect phase, or never reached)"),
     ("hold s", "seconds in the hold window: from the first whole second after the target "
                "rate was set to the hold_end mark (ramp and marks excluded; the whole "
                "phase when no hold was marked)"),
-    ("target qps", "the shake rate asked of all clients together"),
-    ("held qps", "shakes the clients sent per second, mean over the hold window"),
-    ("server qps", "shakes the server received per second, mean over the hold window"),
-    ("answered", "client responses / client requests over the hold window"),
+    ("target", "the shake rate asked of all clients together"),
+    ("held", "shakes the clients sent per second, mean over the hold window"),
+    ("server", "shakes the server received per second, mean over the hold window"),
+    ("answer %", "client responses / client requests over the hold window"),
     ("timeouts", "shakes that got no answer within the client's timeout, counted from the "
                  "phase's start to the next phase's start (shakes still in flight at the "
                  "end mark are not counted)"),
-    ("p50/p90/p99/p99.9/max ms", "latency from each shake's intended send time to its "
+    ("p50 p90 p99 p99.9 max", "latency in ms from each shake's intended send time to its "
      "answer, over every shake answered in the hold window, all client workers and hosts "
      "merged into one HdrHistogram"),
     ("status", f"held, or saturated when p99 > {MAX_P99_MS:.0f} ms, answered < "
@@ -224,10 +225,10 @@ def phase_cells(row: PhaseRow) -> list[str]:
     return [row.name, str(row.seconds), conns,
             "-" if row.connect_seconds is None else str(row.connect_seconds),
             str(row.hold_seconds), f"{row.target_qps:,}", f"{row.held_qps:,.0f}",
-            f"{row.server_held_qps:,.0f}", f"{row.answered_pct:.3f}%", f"{row.timeouts:,}",
+            f"{row.server_held_qps:,.0f}", f"{row.answered_pct:.3f}", f"{row.timeouts:,}",
             ms(row.p50_ms), ms(row.p90_ms), ms(row.p99_ms), ms(row.p999_ms), ms(row.max_ms),
             row.status]
 
 
 PHASE_HEADINGS = [*(c for c, _ in PHASE_COLUMNS[:10]),
-                  "p50 ms", "p90 ms", "p99 ms", "p99.9 ms", "max ms", "status"]
+                  "p50", "p90", "p99", "p99.9", "max", "status"]
