@@ -352,6 +352,7 @@ class BenchRun:
         others1 = process_cpu_table(exclude)
         server_seconds = self._points("server", server, start, end)
         client_seconds = self._points("client", client, start, end)
+        latency_seconds = self._points("client", client, start, end, "latency")
 
         def total(seconds: list[dict[str, Any]], key: str) -> int:
             return sum(int(fields.get(key, 0)) for fields in seconds)
@@ -374,7 +375,7 @@ class BenchRun:
             "send_skipped": total(client_seconds, "send_skipped"),
             "server_requests_per_second": [int(f.get("requests", 0)) for f in server_seconds],
             "client_requests_per_second": [int(f.get("requests", 0)) for f in client_seconds],
-            "client_p99_us_per_second": [int(f.get("lat_p99_us", 0)) for f in client_seconds],
+            "client_p99_us_per_second": [int(f.get("lat_p99_us", 0)) for f in latency_seconds],
             "server_cpu_s": server_cpu,
             "client_cpu_s": client_cpu,
             "server_sys_s": server_sys1 - server_sys0,
@@ -392,11 +393,11 @@ class BenchRun:
             math.inf,
         }
 
-    def _points(self, role: str, node: BenchNode, start: int,
-                end: int) -> list[dict[str, Any]]:
-        """The fields of the worker's per-second points for seconds ``start..end-1``,
-        waiting (up to POINTS_TIMEOUT) for the last one to be written."""
-        paths = list((self.run_dir / "metrics").glob(f"{role}-{node.name}-w*.lp"))
+    def _points(self, role: str, node: BenchNode, start: int, end: int,
+                file: str = "w*") -> list[dict[str, Any]]:
+        """The fields of the worker's per-second points (or the node's ``latency`` ones)
+        for seconds ``start..end-1``, waiting (up to POINTS_TIMEOUT) for the last one."""
+        paths = list((self.run_dir / "metrics").glob(f"{role}-{node.name}-{file}.lp"))
         if len(paths) != 1:
             raise RuntimeError(f"expected one metrics file for {node.name}, found {paths}")
         deadline = time.monotonic() + POINTS_TIMEOUT
