@@ -59,9 +59,9 @@ def test_the_node_merge_writes_the_hosts_true_percentiles(tmp_path: Path) -> Non
     taken = record_two_workers(tmp_path)
     host = HostLatency(tmp_path, "client01", "r1", workers=2, phase=lambda: "phase2")
     host.add(0, SECOND, taken[0][1])
-    assert not list(read_points(tmp_path / "metrics" / "client-client01-latency.lp"))
+    assert not list(read_points(tmp_path / "metrics" / "latency-client01.lp"))
     host.add(1, SECOND, taken[1][1])  # the second is complete: written at once
-    [point] = read_points(tmp_path / "metrics" / "client-client01-latency.lp")
+    [point] = read_points(tmp_path / "metrics" / "latency-client01.lp")
     expected = one_histogram_fed_everything()
     assert point.time == SECOND and point.tags["phase"] == "phase2"
     assert {k: point.fields[k] for k in expected} == expected
@@ -75,9 +75,9 @@ def test_a_second_missing_a_worker_is_written_after_the_grace_period(tmp_path: P
     empty = LatencyRecorder().take(SECOND)[1]
     for offset in range(5):
         host.add(0, SECOND + offset, empty)  # worker 1 is silent
-    points = list(read_points(tmp_path / "metrics" / "client-client01-latency.lp"))
+    points = list(read_points(tmp_path / "metrics" / "latency-client01.lp"))
     assert [p.time for p in points] == [SECOND, SECOND + 1]
     assert all(p.fields["workers"] == 1 for p in points)
     host.flush()
-    points = list(read_points(tmp_path / "metrics" / "client-client01-latency.lp"))
+    points = list(read_points(tmp_path / "metrics" / "latency-client01.lp"))
     assert [p.time for p in points] == [SECOND + i for i in range(5)]

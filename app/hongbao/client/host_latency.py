@@ -19,13 +19,17 @@ from hongbao.metrics.pointfile import PointFile
 GRACE_SECONDS = 3  # a second missing a worker's histogram is written this much later
 
 
+def latency_file_name(host: str) -> str:
+    return f"{LATENCY_MEASUREMENT}-{host}"
+
+
 class HostLatency:
     """Collects ``(worker, second, encoded histogram)`` and emits each second once every
     worker has reported it, or GRACE_SECONDS after a later second arrived."""
 
     def __init__(self, run_dir: Path, host: str, run_id: str, workers: int,
                  phase: Callable[[], str]) -> None:
-        self._file = PointFile(run_dir, f"client-{host}-latency")
+        self._file = PointFile(run_dir, latency_file_name(host))
         self._tags = {"host": host, "run_id": run_id}
         self._workers = workers
         self._phase = phase

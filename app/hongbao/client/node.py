@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 
 from hongbao.client.config import ClientConfig
-from hongbao.client.host_latency import HostLatency
+from hongbao.client.host_latency import HostLatency, latency_file_name
 from hongbao.client.source_pairs import SourcePairs
 from hongbao.client.worker import worker_main
 from hongbao.controlapi import Handler, number
@@ -32,7 +32,9 @@ class ClientNode(Node):
             WorkerPool(worker_main, config, config.workers, "client"),
             (config.control_host, config.control_port),
             config.host_name, config.run_id, config.phase,
-            Shipper(config.run_dir, [f"client-{config.host_name}-*.lp"], sink) if sink else None,
+            Shipper(config.run_dir, [f"client-{config.host_name}-*.lp",
+                                     f"{latency_file_name(config.host_name)}.lp"], sink)
+            if sink else None,
         )
         self.latency = HostLatency(config.run_dir, config.host_name, config.run_id,
                                    config.workers, lambda: self.phase)
