@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import platform
 import time
 from dataclasses import dataclass
@@ -56,8 +57,9 @@ def _draw(series: RunSeries, out: Path, balance: MoneyBalance,
     packets = [("generated/s", s.get("generated", [])), ("won/s", s.get("won", []))]
     conns = [("server connections", s.get("connections", [])),
              ("client connections", c.get("connections", []))]
-    lat = [(label, series.latency.get(key, [])) for label, key in
-           (("p50", "lat_p50_us"), ("p99", "lat_p99_us"), ("p99.9", "lat_p999_us"))]
+    lat = [(label, [v if v > 0 else math.nan for v in series.latency.get(key, [])])
+           for label, key in (("p50", "lat_p50_us"), ("p99", "lat_p99_us"),
+                              ("p99.9", "lat_p999_us"), ("max", "lat_max_us"))]  # gap: idle
     made = {
         "combined": charts.combined_chart(out / "combined.png", series, [
             ("requests / s", qps), ("connections", conns), ("packets / s", packets)]),
