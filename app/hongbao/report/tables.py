@@ -210,7 +210,7 @@ PHASE_COLUMNS: list[tuple[str, str]] = [
      "answer, over every shake answered in the hold window, all client workers and hosts "
      "merged into one HdrHistogram"),
     ("status", f"held, or saturated when p99 > {MAX_P99_MS:.0f} ms, answered < "
-               f"{MIN_ANSWERED_PCT}% or held qps < {MIN_HELD_FRACTION * 100:.1f}% of target "
+               f"{MIN_ANSWERED_PCT}% or held < {MIN_HELD_FRACTION * 100:.1f}% of target "
                "(phase1: when the target connections were not reached); the reason follows"),
 ]
 
@@ -222,8 +222,11 @@ def phase_cells(row: PhaseRow) -> list[str]:
 
     conns = f"{row.connections:,}" + (f" / {row.target_connections:,}"
                                       if row.target_connections else "")
-    return [row.name, str(row.seconds), conns,
-            "-" if row.connect_seconds is None else str(row.connect_seconds),
+    connect = "-" if row.connect_seconds is None else str(row.connect_seconds)
+    if not row.target_qps:  # a connect phase: no rate to hold
+        return [row.name, str(row.seconds), conns, connect, *["-"] * 5, f"{row.timeouts:,}",
+                *["-"] * 5, row.status]
+    return [row.name, str(row.seconds), conns, connect,
             str(row.hold_seconds), f"{row.target_qps:,}", f"{row.held_qps:,.0f}",
             f"{row.server_held_qps:,.0f}", f"{row.answered_pct:.3f}", f"{row.timeouts:,}",
             ms(row.p50_ms), ms(row.p90_ms), ms(row.p99_ms), ms(row.p999_ms), ms(row.max_ms),
