@@ -72,3 +72,11 @@ def test_summary_carries_the_rows_and_the_balance() -> None:
     assert content["phases"][1]["held_qps"] == 100.0
     assert content["phases"][1]["status"] == "saturated"
     assert content["balance"]["ok"] is True and content["memory"] is None
+
+
+def test_connections_reached_in_the_end_marks_second_count() -> None:
+    points = [mark("phase1", "start", T0), mark("phase1", "end", T0 + 2)]
+    for i, conns in enumerate((300, 700, 1000)):  # the gate saw 1,000 during T0+2
+        points += second(T0 + i, conns, 0, 0)
+    [phase1] = phase_rows(build_series(points, "r1"))
+    assert (phase1.connections, phase1.connect_seconds, phase1.status) == (1000, 3, "held")

@@ -45,10 +45,16 @@ class PhaseRow:
     limit: str | None  # why it is saturated
 
 
+def _through_end_mark(span: PhaseSpan) -> PhaseSpan:
+    """The phase plus its end mark's second: a gate that saw every connection marks the
+    end in the second it saw them, and the second's point comes at that second's end."""
+    return PhaseSpan(span.name, span.start, span.end + 1, span.target_qps)
+
+
 def _connect_seconds(series: RunSeries, span: PhaseSpan, target: int | None) -> int | None:
     if not target:
         return None
-    connections = series.window(series.server.get("connections", []), span)
+    connections = series.window(series.server.get("connections", []), _through_end_mark(span))
     for offset, value in enumerate(connections):
         if value >= target:
             return offset + 1  # the second that reached it counts
@@ -88,8 +94,8 @@ def phase_rows(series: RunSeries) -> list[PhaseRow]:
         held_qps = sent / hold_seconds if hold_seconds else 0.0
         latency = percentiles(series.merged_latency(hold))
         p99_ms = latency["lat_p99_us"] / 1000
-        connections = int(max(series.window(series.server.get("connections", []), span),
-                              default=0))
+        connections = int(max(series.window(series.server.get("connections", []),
+                                            _through_end_mark(span)), default=0))
         if span.target_qps:
             limits = _limits(held_qps, span.target_qps, answered_pct, p99_ms,
                              series.total("client", "send_skipped", hold))
@@ -193,7 +199,8 @@ def projection(series: RunSeries, rows: list[PhaseRow]) -> Projection | None:
 PHASE_COLUMNS: list[tuple[str, str]] = [
     ("phase", "the phase's name, from its start and end marks"),
     ("s", "seconds from the phase's start mark to its end mark"),
-    ("conns", "the most server connections seen in the phase / the target connections"),
+    ("conns", "the most server connections seen from the phase's start to its end mark's "
+              "second / the target connections"),
     ("conn s", "seconds from the phase's start until the server held the target "
                "connections ('-': not a connect phase, or never reached)"),
     ("hold s", "seconds in the hold window: from the first whole second after the target "
