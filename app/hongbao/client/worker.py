@@ -102,13 +102,11 @@ class ClientWorker:
         self.now_s = second + 1
         self._expire_timeouts(time.time())
         totals = self.counters.as_dict()
-        latency, encoded = self.latency.take(second)
         self.emitter.emit(second, totals)
         return {
             "counters": totals,
             "second": second,
-            "latency_us": latency,
-            "latency_histogram": encoded,
+            "latency_histogram": self.latency.take(second),
             "gauges": {"users": self.users, "connecting": self._connecting,
                        "qps": self.pacer.qps},
         }
