@@ -13,7 +13,7 @@ from hongbao.metrics.histograms import (
     merge_encoded,
     percentiles,
 )
-from hongbao.metrics.lineprotocol import Point
+from hongbao.metrics.lineprotocol import FieldValue, Point
 from hongbao.metrics.pointfile import PointFile
 
 GRACE_SECONDS = 3  # a second missing a worker's histogram is written this much later
@@ -64,9 +64,8 @@ class HostLatency:
 
     def _point(self, second: int, reported: dict[int, str]) -> Point:
         merged = merge_encoded(reported.values())
-        fields: dict[str, int | str] = dict(percentiles(merged))
-        self.latest = dict(fields)  # type: ignore[arg-type]
-        fields["count"] = int(merged.get_total_count())
-        fields["workers"] = len(reported)
-        fields[HISTOGRAM_FIELD] = encode(merged)
+        self.latest = percentiles(merged)
+        fields: dict[str, FieldValue] = {
+            **self.latest, "count": int(merged.get_total_count()), "workers": len(reported),
+            HISTOGRAM_FIELD: encode(merged)}
         return Point(LATENCY_MEASUREMENT, {**self._tags, "phase": self._phase()}, fields, second)
