@@ -143,7 +143,10 @@ class Collector:
                 self.totals[point.measurement][name] += sign * value
 
     def latest_connections(self, side: str) -> float:
-        for second in sorted(self.seconds, reverse=True):
+        """Connections in the newest second every worker reported (a partial second
+        would undercount), else in the newest second."""
+        newest_first = sorted(self.seconds, reverse=True)
+        for second in [t for t in newest_first if self.complete(t)] + newest_first:
             value = getattr(self.seconds[second], side).get("connections")
             if value is not None:
                 return value
