@@ -211,7 +211,7 @@ def run_local(plan: LocalRunPlan) -> int:
                           histograms_from_run_dir(plan.run_dir))
     report = write_report(series, plan.run_dir / "report", balance, run_metadata(plan.run_dir))
     console = Console(width=max(140, Console().width))
-    print_summary(console, report.phases, report.balance, report.projection)
+    print_summary(console, report.phases, report.balance, report.projection, report.clock)
     agree = (final["server"]["requests"] == final["client"]["responses"]
              and final["server"]["claimed_amount"] == final["client"]["claimed_amount"])
     console.print(

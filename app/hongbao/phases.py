@@ -59,8 +59,12 @@ def _mark(args: argparse.Namespace) -> int:
 
 
 def _ship_phase_points(args: argparse.Namespace, run_id: str) -> int:
-    """With an InfluxDB configured, ship this host's phase points now (and any that an
-    earlier outage left spooled)."""
+    return ship_now(args, run_id, f"phase-{args.host_name}.lp", "phase")
+
+
+def ship_now(args: argparse.Namespace, run_id: str, pattern: str, what: str) -> int:
+    """With an InfluxDB configured, ship this point file now (and any that an earlier
+    outage left spooled)."""
     from hongbao.metrics.shipper import Shipper
     from hongbao.metrics.sink_config import sink_from_args
     from hongbao.runs import resolve_run_dir
@@ -72,9 +76,9 @@ def _ship_phase_points(args: argparse.Namespace, run_id: str) -> int:
     if sink is None:
         return 0
     run_dir = resolve_run_dir(args.run_dir, run_id)
-    if Shipper(run_dir, [f"phase-{args.host_name}.lp"], sink).ship_all(timeout=3):
+    if Shipper(run_dir, [pattern], sink).ship_all(timeout=3):
         return 0
-    print(f"InfluxDB did not take the phase point; it stays spooled in {run_dir}/metrics: "
+    print(f"InfluxDB did not take the {what} point; it stays spooled in {run_dir}/metrics: "
           "replay it with 'hongbao ship'")
     return 0  # the point is safe in the spool; a phase must not fail on the monitor
 

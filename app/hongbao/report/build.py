@@ -17,11 +17,14 @@ from hongbao.report import charts
 from hongbao.report.series import RunSeries
 from hongbao.report.summary import summary, write_summary
 from hongbao.report.tables import (
+    MAX_CLOCK_OFFSET_MS,
     PHASE_COLUMNS,
     PHASE_HEADINGS,
+    ClockAgreement,
     MoneyBalance,
     PhaseRow,
     Projection,
+    clock_agreement,
     money_balance,
     phase_cells,
     phase_rows,
@@ -47,6 +50,7 @@ class Report:
     phases: list[PhaseRow]
     balance: MoneyBalance
     projection: Projection | None
+    clock: ClockAgreement | None
 
 
 def _draw(series: RunSeries, out: Path, balance: MoneyBalance,
@@ -92,6 +96,7 @@ def write_report(series: RunSeries, out_dir: Path, ledger: Balance | None,
     rows = phase_rows(series)
     balance = money_balance(series, ledger)
     projected = projection(series, rows)
+    clock = clock_agreement(series)
     made = _draw(series, chart_dir, balance, projected)
     environment = jinja2.Environment(
         loader=jinja2.PackageLoader("hongbao.report", "templates"),
@@ -105,11 +110,12 @@ def write_report(series: RunSeries, out_dir: Path, ledger: Balance | None,
         duration=len(series.seconds), hosts=series.hosts, workers=series.workers,
         balance=balance, phases=rows, projection=projected, phase_headings=PHASE_HEADINGS,
         phase_cells=[phase_cells(r) for r in rows], phase_columns=PHASE_COLUMNS,
+        clock=clock, max_clock_offset_ms=MAX_CLOCK_OFFSET_MS,
         charts={k: str(v.relative_to(out_dir)) for k, v in made.items()},
         chart_titles=CHART_TITLES, metadata=meta,
     )
     path = out_dir / "report.html"
     path.write_text(html, encoding="utf-8")
     summary_path = write_summary(out_dir / "summary.json",
-                                 summary(series.run_id, rows, balance, metadata, None))
-    return Report(path, summary_path, made, rows, balance, projected)
+                                 summary(series.run_id, rows, balance, metadata, None, clock))
+    return Report(path, summary_path, made, rows, balance, projected, clock)

@@ -42,7 +42,7 @@ def _report(args: argparse.Namespace) -> int:
     ledger = reconcile(ledgers) if ledgers else None
     out = args.out or (run_dir / "report" if run_dir else Path("runs") / series.run_id / "report")
     report = write_report(series, out, ledger, run_metadata(run_dir))
-    print_summary(console, report.phases, report.balance, report.projection)
+    print_summary(console, report.phases, report.balance, report.projection, report.clock)
     console.print(f"report: {report.html}; summary: {report.summary}")
     return 0 if report.balance.ok else 1
 

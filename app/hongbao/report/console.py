@@ -7,8 +7,10 @@ from rich.console import Console
 from rich.table import Table
 
 from hongbao.report.tables import (
+    MAX_CLOCK_OFFSET_MS,
     PHASE_COLUMNS,
     PHASE_HEADINGS,
+    ClockAgreement,
     MoneyBalance,
     PhaseRow,
     Projection,
@@ -46,11 +48,21 @@ def balance_lines(balance: MoneyBalance) -> list[str]:
     ]
 
 
+def clock_line(clock: ClockAgreement | None) -> str:
+    if clock is None:
+        return "clock offsets: not recorded for this run"
+    hosts = ", ".join(f"{h} {v:+.3f}" for h, v in clock.offsets_ms.items())
+    verdict = ("[green]OK[/green]" if clock.ok else
+               f"[bold red]over {MAX_CLOCK_OFFSET_MS:.0f} ms: {', '.join(clock.off)}[/bold red]")
+    return f"clock offsets at the start (chrony, ms): {hosts}  {verdict}"
+
+
 def print_summary(console: Console, rows: list[PhaseRow], balance: MoneyBalance,
-                  projected: Projection | None) -> None:
+                  projected: Projection | None, clock: ClockAgreement | None = None) -> None:
     console.print(phase_table(rows))
     for line in phase_legend(rows):
         console.print(line)
+    console.print(clock_line(clock))
     console.print(f"money balance (from the {balance.source}):")
     for line in balance_lines(balance):
         console.print("  " + line)

@@ -19,6 +19,7 @@ from hongbao.metrics.histograms import (
 from hongbao.metrics.lineprotocol import Point
 
 LATENCY_PREFIX = "lat_"
+CLOCK_MEASUREMENT = "clock"  # hongbao clock record (hongbao/clocks.py)
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,7 @@ class RunSeries:
     latency: dict[str, list[float]]
     phases: list[PhaseSpan]
     histograms: dict[int, HdrHistogram] = field(default_factory=dict)
+    clock_offsets_ms: dict[str, float] = field(default_factory=dict)  # host -> first offset
     hosts: dict[str, list[str]] = field(default_factory=dict)
     workers: dict[str, int] = field(default_factory=dict)
 
@@ -116,6 +118,7 @@ def build_series(points: Iterable[Point], run_id: str | None = None,
         "client": defaultdict(lambda: defaultdict(float)),
     }
     phase_events: list[Point] = []
+    clock_points: list[Point] = []
     hosts: dict[str, set[str]] = defaultdict(set)
     workers: dict[str, set[tuple[str, str]]] = defaultdict(set)
     seen_run_ids: set[str] = set()
@@ -125,6 +128,9 @@ def build_series(points: Iterable[Point], run_id: str | None = None,
         seen_run_ids.add(point.tags.get("run_id", ""))
         if point.measurement == "phase":
             phase_events.append(point)
+            continue
+        if point.measurement == CLOCK_MEASUREMENT:
+            clock_points.append(point)
             continue
         if point.measurement == LATENCY_MEASUREMENT:
             encoded = point.fields.get(HISTOGRAM_FIELD)
@@ -157,6 +163,7 @@ def build_series(points: Iterable[Point], run_id: str | None = None,
         latency=_latency_series(merged, seconds),
         phases=_phase_spans(phase_events, seconds[-1]),
         histograms=merged,
+        clock_offsets_ms=_first_offsets(clock_points),
         hosts={k: sorted(v) for k, v in hosts.items()},
         workers={k: len(v) for k, v in workers.items()},
     )
@@ -168,3 +175,13 @@ def _latency_series(histograms: dict[int, HdrHistogram],
     by_second = {t: percentiles(h) for t, h in histograms.items()}
     return {name: [float(by_second.get(t, empty)[name]) for t in seconds]
             for name in LATENCY_FIELDS}
+
+
+def _first_offsets(points: list[Point]) -> dict[str, float]:
+    """Each host's first recorded clock offset: the one at the run's start."""
+    offsets: dict[str, float] = {}
+    for point in sorted(points, key=lambda p: p.time):
+        value = point.fields.get("offset_ms")
+        if isinstance(value, int | float):
+            offsets.setdefault(point.tags.get("host", ""), float(value))
+    return offsets

@@ -12,8 +12,9 @@ from hongbao.metrics.histograms import LATENCY_MEASUREMENT, latency_dir, per_sec
 from hongbao.metrics.influx_query import query_points, run_query
 from hongbao.metrics.lineprotocol import Point
 from hongbao.metrics.pointfile import run_points
+from hongbao.report.series import CLOCK_MEASUREMENT
 
-MEASUREMENTS = ("server", "client", "phase", LATENCY_MEASUREMENT)
+MEASUREMENTS = ("server", "client", "phase", LATENCY_MEASUREMENT, CLOCK_MEASUREMENT)
 
 
 def points_from_run_dir(run_dir: Path) -> Iterator[Point]:

@@ -8,7 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from hongbao.report.tables import MoneyBalance, PhaseRow
+from hongbao.report.tables import MAX_CLOCK_OFFSET_MS, ClockAgreement, MoneyBalance, PhaseRow
 
 KNEE_PHASE = re.compile(r"knee-(\d+)$")  # a knee search names its steps knee-<qps>
 
@@ -46,8 +46,16 @@ def _scale(metadata: dict[str, object]) -> float | None:
     return float(value) if isinstance(value, int | float) else None
 
 
+def _clock(clock: ClockAgreement | None) -> dict[str, Any] | None:
+    if clock is None:
+        return None
+    return {"offsets_ms": clock.offsets_ms, "max_offset_ms": MAX_CLOCK_OFFSET_MS,
+            "ok": clock.ok}
+
+
 def summary(run_id: str, rows: list[PhaseRow], balance: MoneyBalance,
-            metadata: dict[str, object], memory: dict[str, float] | None) -> dict[str, Any]:
+            metadata: dict[str, object], memory: dict[str, float] | None,
+            clock: ClockAgreement | None = None) -> dict[str, Any]:
     return {
         "run_id": run_id,
         "scale": _scale(metadata),
@@ -63,6 +71,7 @@ def summary(run_id: str, rows: list[PhaseRow], balance: MoneyBalance,
             "unclaimed": balance.unclaimed_amount,
         },
         "memory": memory,
+        "clock": _clock(clock),
     }
 
 

@@ -242,3 +242,24 @@ def phase_cells(row: PhaseRow) -> list[str]:
 
 PHASE_HEADINGS = [*(c for c, _ in PHASE_COLUMNS[:10]),
                   "p50", "p90", "p99", "p99.9", "max", "status"]
+
+
+MAX_CLOCK_OFFSET_MS = 5.0
+
+
+@dataclass(frozen=True)
+class ClockAgreement:
+    offsets_ms: dict[str, float]  # host -> offset from chrony's reference at the start
+
+    @property
+    def off(self) -> dict[str, float]:
+        return {h: v for h, v in self.offsets_ms.items() if abs(v) > MAX_CLOCK_OFFSET_MS}
+
+    @property
+    def ok(self) -> bool:
+        return not self.off
+
+
+def clock_agreement(series: RunSeries) -> ClockAgreement | None:
+    return ClockAgreement(dict(sorted(series.clock_offsets_ms.items()))) \
+        if series.clock_offsets_ms else None
