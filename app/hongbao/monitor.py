@@ -33,7 +33,7 @@ from hongbao.metrics.influx_query import query_points, run_query
 from hongbao.metrics.lineprotocol import Point, parse_line
 
 ROWS_SHOWN = 15
-GRACE_SECONDS = 5  # a second still missing a worker is shown (marked) this much later
+GRACE_SECONDS = 5  # a second still missing a worker is shown (marked) this long after it
 TRAILING_SECONDS = 60  # each InfluxDB poll re-reads this many seconds before the newest
 SIDES = ("server", "client")
 MEASUREMENTS = (*SIDES, LATENCY_MEASUREMENT, "phase")
@@ -155,14 +155,11 @@ class Collector:
     def complete(self, t: int) -> bool:
         return self.seconds[t].sources >= self.sources
 
-    def shown(self, once: bool) -> list[int]:
-        """Seconds every expected worker has reported, and older ones after the grace
-        period (marked incomplete); with ``once``, every second."""
-        if not self.seconds:
-            return []
-        newest = max(self.seconds)
-        return [t for t in sorted(self.seconds)
-                if once or self.complete(t) or t <= newest - GRACE_SECONDS]
+    def shown(self, once: bool, now: float | None = None) -> list[int]:
+        """Seconds every expected worker has reported, and the others once the grace
+        period has passed (marked incomplete); with ``once``, every second."""
+        waited = (time.time() if now is None else now) - GRACE_SECONDS
+        return [t for t in sorted(self.seconds) if once or self.complete(t) or t < waited]
 
     def hosts(self, t: int | None = None) -> set[str]:
         sources = self.sources if t is None else self.seconds[t].sources

@@ -78,5 +78,6 @@ def test_a_host_whose_points_arrive_late_is_not_lost(influxdb) -> None:
     assert collector.totals["client"]["requests"] == 100 * (12 + 8)
     assert collector.seconds[start].client["requests"] == 200
     assert collector.complete(start) and not collector.complete(start + 9)
-    # start+8.. lack the late host and are younger than the grace period: not shown yet
-    assert collector.shown(once=False) == list(range(start, start + 8))
+    # start+8.. lack the late host: shown only once the grace period has passed
+    assert collector.shown(once=False, now=start + 12) == list(range(start, start + 8))
+    assert collector.shown(once=False, now=start + 14) == list(range(start, start + 9))
