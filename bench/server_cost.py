@@ -350,8 +350,9 @@ class BenchRun:
         server_sys1, client_sys1 = sys_seconds(server.worker), sys_seconds(client.worker)
         softirq1 = psutil.cpu_times().softirq
         others1 = process_cpu_table(exclude)
-        server_seconds = self._points("server", server, start, end)
-        client_seconds = self._points("client", client, start, end)
+        server_seconds = self._points(f"server-{server.name}-w*.lp", start, end)
+        client_seconds = self._points(f"client-{client.name}-w*.lp", start, end)
+        latency_seconds = self._points(f"latency-{client.name}.lp", start, end)
 
         def total(seconds: list[dict[str, Any]], key: str) -> int:
             return sum(int(fields.get(key, 0)) for fields in seconds)
@@ -374,7 +375,7 @@ class BenchRun:
             "send_skipped": total(client_seconds, "send_skipped"),
             "server_requests_per_second": [int(f.get("requests", 0)) for f in server_seconds],
             "client_requests_per_second": [int(f.get("requests", 0)) for f in client_seconds],
-            "client_p99_us_per_second": [int(f.get("lat_p99_us", 0)) for f in client_seconds],
+            "client_p99_us_per_second": [int(f.get("lat_p99_us", 0)) for f in latency_seconds],
             "server_cpu_s": server_cpu,
             "client_cpu_s": client_cpu,
             "server_sys_s": server_sys1 - server_sys0,
@@ -392,13 +393,13 @@ class BenchRun:
             math.inf,
         }
 
-    def _points(self, role: str, node: BenchNode, start: int,
-                end: int) -> list[dict[str, Any]]:
-        """The fields of the worker's per-second points for seconds ``start..end-1``,
-        waiting (up to POINTS_TIMEOUT) for the last one to be written."""
-        paths = list((self.run_dir / "metrics").glob(f"{role}-{node.name}-w*.lp"))
+    def _points(self, pattern: str, start: int, end: int) -> list[dict[str, Any]]:
+        """The fields of one point file's per-second points (a worker's, or a client
+        node's merged latency) for seconds ``start..end-1``, waiting (up to
+        POINTS_TIMEOUT) for the last one to be written."""
+        paths = list((self.run_dir / "metrics").glob(pattern))
         if len(paths) != 1:
-            raise RuntimeError(f"expected one metrics file for {node.name}, found {paths}")
+            raise RuntimeError(f"expected one metrics file {pattern}, found {paths}")
         deadline = time.monotonic() + POINTS_TIMEOUT
         while True:
             by_second = {point.time: point.fields for point in read_points(paths[0])
@@ -406,7 +407,7 @@ class BenchRun:
             if end - 1 in by_second:
                 return [by_second.get(second, {}) for second in range(start, end)]
             if time.monotonic() > deadline:
-                raise WindowInvalid(f"{node.name}: no metrics point for second {end - 1} "
+                raise WindowInvalid(f"{pattern}: no metrics point for second {end - 1} "
                                     f"after {POINTS_TIMEOUT:.0f} s ({paths[0]})")
             time.sleep(0.05)
 

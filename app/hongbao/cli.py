@@ -292,6 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
     workers.add_argument("--fd-limit", type=flags.count(1), help="default: this process's limit")
     workers.set_defaults(func=_workers)
 
+    from hongbao.clocks import register as register_clock
     from hongbao.grafana import register as register_grafana
     from hongbao.lab.commands import register as register_lab
     from hongbao.metrics.commands import register as register_ship
@@ -308,6 +309,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_plan(commands)
     register_progress(commands)
     register_phase(commands)
+    register_clock(commands)
     register_lab(commands)
     register_ship(commands)
     register_grafana(commands)

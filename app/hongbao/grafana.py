@@ -43,7 +43,7 @@ class Series:
     """One InfluxQL target: ``SELECT {select} FROM {measurement}`` for the chosen run
     and hosts, summed per second unless ``per_second`` is off (run totals)."""
 
-    measurement: Literal["server", "client"]
+    measurement: Literal["server", "client", "latency"]
     select: str
     alias: str = "$col"
     per_second: bool = True
@@ -246,12 +246,13 @@ def _rows() -> list[tuple[str, list[PanelBuilder]]]:
                         right_unit="currencyCNY"),
         ]),
         ("Latency and errors", [
-            time_series("Latency percentiles", "Shake round trip seen by clients: each "
-                        "second's percentile from the worst worker.", "µs",
-                        [Series("client", ", ".join(
+            time_series("Latency percentiles per host", "Shake round trip seen by clients, "
+                        "from the intended send time: each client host's percentiles of the "
+                        "second, its workers' HdrHistograms merged.", "µs",
+                        [Series("latency", ", ".join(
                             f'max("{field}") AS "{name}"' for field, name in (
                                 ("lat_p50_us", "p50"), ("lat_p99_us", "p99"),
-                                ("lat_p999_us", "p99.9"))))]),
+                                ("lat_p999_us", "p99.9"))), "$tag_host $col", by_host=True)]),
             time_series("Overload and errors", "Shakes shed with result 17, malformed "
                         "frames, rejected claims, failed connects, disconnects and timeouts, "
                         "per second.", "short", [

@@ -21,7 +21,7 @@ from hongbao.phases import mark_phase
 from hongbao.report.build import write_report
 from hongbao.report.console import print_summary
 from hongbao.report.series import build_series
-from hongbao.report.sources import points_from_run_dir, run_metadata
+from hongbao.report.sources import histograms_from_run_dir, points_from_run_dir, run_metadata
 from hongbao.runs import resolve_run_dir, resolve_run_id
 
 log = logging.getLogger(__name__)
@@ -136,15 +136,23 @@ class LocalRun:
 
     def run_phase(self, name: str, qps: int, seconds: float, until: Any = None) -> None:
         plan = self.plan
-        mark_phase(plan.run_dir, plan.run_id, name, "start", "controller", qps)
+
+        def mark(event: str) -> None:
+            mark_phase(plan.run_dir, plan.run_id, name, event, "controller", qps,
+                       target_connections=plan.users)
+
+        mark("start")
         self.set_phase(name, qps)
         if name != "phase1":
             total = int(plan.shake_rate * seconds)
             self.server.get("/shake", qps=plan.shake_rate, total=total)
             self.server.get("/send", qps=plan.send_rate,
                         total=int(plan.send_rate * seconds), min_uid=0, max_uid=plan.users - 1)
+            mark("hold_start")
         self.watch(name, seconds, until)
-        mark_phase(plan.run_dir, plan.run_id, name, "end", "controller", qps)
+        if name != "phase1":
+            mark("hold_end")
+        mark("end")
 
     def stop(self) -> list[int]:
         """The clients drain first, then the server (only processes we started)."""
@@ -199,10 +207,11 @@ def run_local(plan: LocalRunPlan) -> int:
     if not final:
         return 1
     balance = reconcile(ledger_files(plan.run_dir))
-    report = write_report(build_series(points_from_run_dir(plan.run_dir), plan.run_id),
-                          plan.run_dir / "report", balance, run_metadata(plan.run_dir))
-    console = Console(width=max(120, Console().width))
-    print_summary(console, report.phases, report.balance, report.projection)
+    series = build_series(points_from_run_dir(plan.run_dir), plan.run_id,
+                          histograms_from_run_dir(plan.run_dir))
+    report = write_report(series, plan.run_dir / "report", balance, run_metadata(plan.run_dir))
+    console = Console(width=max(140, Console().width))
+    print_summary(console, report.phases, report.balance, report.projection, report.clock)
     agree = (final["server"]["requests"] == final["client"]["responses"]
              and final["server"]["claimed_amount"] == final["client"]["claimed_amount"])
     console.print(
@@ -211,5 +220,5 @@ def run_local(plan: LocalRunPlan) -> int:
         f"(server) = {final['client']['claimed_amount']:,} (client): "
         f"{'OK' if agree else 'MISMATCH'}")
     console.print(f"processes exited with {codes}")
-    console.print(f"report: {report.html}")
+    console.print(f"report: {report.html}; summary: {report.summary}")
     return 0 if report.balance.ok and agree and not any(codes) else 1

@@ -91,6 +91,9 @@ class Node:
             await asyncio.sleep(1 - time.time() % 1 + 0.01)
             self._emit_node_point(emitter)
 
+    def workers_stopped(self) -> None:
+        """Called once every worker has exited and sent its last status."""
+
     async def run(self, pid_file: Path | None = None) -> int:
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
@@ -126,6 +129,7 @@ class Node:
         codes = await self.pool.stop()
         ticking.cancel()
         self._emit_node_point(emitter)
+        self.workers_stopped()
         if shipping is not None:  # after the workers, so their last points are shipped too
             ship_stop.set()
             if not await shipping:

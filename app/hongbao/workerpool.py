@@ -37,6 +37,8 @@ def exit_status(code: int | None) -> str:
             return f"status {code}"
     return f"status {code}"
 
+StatusHook = Callable[["WorkerHandle"], None]
+
 
 @dataclass
 class WorkerHandle:
@@ -79,6 +81,7 @@ class WorkerPool:
         self.failed = asyncio.Event()
         self.on_exit: Callable[[WorkerHandle], None] = lambda _worker: None
         self.on_restarted: Callable[[WorkerHandle], None] = lambda _worker: None
+        self.on_status: StatusHook | None = None  # called with each worker's fresh status
 
     def start(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -115,6 +118,8 @@ class WorkerPool:
         elif kind == "status":
             worker.status = payload
             worker.updated_at = time.time()
+            if self.on_status is not None:
+                self.on_status(worker)
         elif kind == "fatal":
             log.error("%s worker %d failed: %s", self._name, worker.index, payload)
 

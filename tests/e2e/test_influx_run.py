@@ -13,7 +13,11 @@ from hongbao.metrics.pointfile import read_points
 from hongbao.money import ledger_files, reconcile
 from hongbao.report.build import CHART_TITLES, write_report
 from hongbao.report.series import build_series
-from hongbao.report.sources import points_from_influx, points_from_run_dir
+from hongbao.report.sources import (
+    histograms_from_run_dir,
+    points_from_influx,
+    points_from_run_dir,
+)
 from tests.e2e.nodes import NodeProcess, mark_phase, start_client, start_server, wait_for
 
 DATABASE = "e2e_outage"
@@ -98,12 +102,15 @@ def test_report_from_influx_and_from_the_run_directory_balance(influxdb, outage_
     from_influx = write_report(
         build_series(points_from_influx(influxdb.url, DATABASE, "test-run"), "test-run"),
         tmp_path / "influx", None, {})
-    from_dir = write_report(build_series(points_from_run_dir(run_dir), "test-run"),
+    from_dir = write_report(build_series(points_from_run_dir(run_dir), "test-run",
+                                         histograms_from_run_dir(run_dir)),
                             tmp_path / "dir", reconcile(ledger_files(run_dir)), {})
     for report in (from_influx, from_dir):
         assert report.balance.ok, report.balance.problems
         assert all(report.charts[name].stat().st_size > 10_000 for name, _ in CHART_TITLES)
         assert [row.name for row in report.phases] == ["phase2"]
     assert from_dir.balance.source == "ledger"
-    assert from_influx.phases[0].server_mean_qps == pytest.approx(
-        from_dir.phases[0].server_mean_qps)
+    assert from_influx.phases[0].server_held_qps == pytest.approx(
+        from_dir.phases[0].server_held_qps)
+    # per-host histograms merged (InfluxDB) = every worker's .hlog merged (run directory)
+    assert from_influx.phases[0].p99_ms == from_dir.phases[0].p99_ms > 0

@@ -105,7 +105,7 @@ def test_dashboard_has_the_panels_the_metrics_issue_asks_for(dashboard: dict[str
     titles = {panel["title"] for panel in data_panels(dashboard)}
     assert titles >= {
         "Connections", "Client QPS vs server QPS", "Red packets generated vs won",
-        "Claims and claimed amount", "Latency percentiles", "Overload and errors",
+        "Claims and claimed amount", "Latency percentiles per host", "Overload and errors",
         "Requests per host", "Shake money: generated vs won", "Group money: sent vs claimed",
     }
 

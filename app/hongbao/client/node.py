@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from hongbao.client.config import ClientConfig
+from hongbao.client.host_latency import HostLatency, latency_file_name
 from hongbao.client.source_pairs import SourcePairs
 from hongbao.client.worker import worker_main
 from hongbao.controlapi import Handler
@@ -32,10 +33,22 @@ class ClientNode(Node):
             (config.control_host, config.control_port),
             config.host_name, config.run_id, config.phase, config.run_dir,
             Shipper(config.run_dir, [f"client-{config.host_name}-*.lp",
-                                     f"node-client-{config.host_name}.lp"], sink)
+                                     f"node-client-{config.host_name}.lp",
+                                     f"{latency_file_name(config.host_name)}.lp"], sink)
             if sink else None,
             control_token,
         )
+        self.latency = HostLatency(config.run_dir, config.host_name, config.run_id,
+                                   config.workers, lambda: self.phase)
+        self.pool.on_status = self._worker_status
+
+    def _worker_status(self, worker: WorkerHandle) -> None:
+        status = worker.status
+        if "latency_histogram" in status:
+            self.latency.add(worker.index, status["second"], status["latency_histogram"])
+
+    def workers_stopped(self) -> None:
+        self.latency.flush()
 
     def describe(self) -> str:
         c = self.config
@@ -50,16 +63,8 @@ class ClientNode(Node):
             "users": self.config.users,
             "first_user": self.config.first_user,
             "connecting": gauges.get("connecting", 0),
-            "latency_us": self._worst_latency(),
+            "latency_us": self.latency.latest,  # this host's, all workers merged
         }
-
-    def _worst_latency(self) -> dict[str, int]:
-        """Each percentile's worst value over the workers, for the last second."""
-        worst: dict[str, int] = {}
-        for worker in self.pool.live_workers():
-            for name, value in worker.status.get("latency_us", {}).items():
-                worst[name] = max(worst.get(name, 0), value)
-        return worst
 
     async def set_qps(self, query: Query) -> dict[str, Any]:
         """``qps=0`` pauses sending; a worker that is down gets its share when it is back."""

@@ -24,6 +24,7 @@ from hongbao.client.connection import ClientConnection
 from hongbao.client.counters import CLIENT_GAUGES, ClientCounters
 from hongbao.client.latency import LatencyRecorder
 from hongbao.client.source_pairs import SourcePairs
+from hongbao.metrics import histograms
 from hongbao.metrics.emitter import PerSecondEmitter
 from hongbao.metrics.pointfile import PointFile
 from hongbao.pacing import Pacer, SteadyRate, split_count
@@ -55,7 +56,7 @@ class ClientWorker:
         self.pairs.check_room(config.users)
         self.connections: list[ClientConnection | None] = [None] * self.users
         self.counters = ClientCounters()
-        self.latency = LatencyRecorder()
+        self.latency = LatencyRecorder(histograms.log_path(config.run_dir, config.host_name, index))
         name = f"{config.host_name}-w{index}"
         tags = {"host": config.host_name, "worker": str(index), "run_id": config.run_id,
                 "phase": config.phase}
@@ -108,11 +109,11 @@ class ClientWorker:
         self._expire_timeouts(time.time())
         self._expire_logins(time.time())
         totals = self.counters.as_dict()
-        latency = self.latency.take()
-        self.emitter.emit(second, totals, latency)
+        self.emitter.emit(second, totals)
         return {
             "counters": totals,
-            "latency_us": latency,
+            "second": second,
+            "latency_histogram": self.latency.take(second),
             "gauges": {"users": self.users, "connecting": self._connecting,
                        "qps": self.pacer.qps},
         }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -10,6 +11,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 from matplotlib.axes import Axes
+from matplotlib.ticker import FuncFormatter
 
 from hongbao.report.series import RunSeries
 from hongbao.report.tables import (
@@ -24,21 +26,28 @@ Line = tuple[str, Sequence[float]]
 
 
 def _shade_phases(ax: Axes, series: RunSeries) -> None:
-    first = series.seconds[0] if series.seconds else 0
     for index, span in enumerate(series.phases):
-        ax.axvspan(span.start - first, span.end - first, alpha=0.6, lw=0,
+        ax.axvspan(span.start, span.end, alpha=0.6, lw=0,
                    color=PHASE_COLOURS[index % len(PHASE_COLOURS)])
-        ax.text(span.start - first, 1.0, f" {span.name}", transform=ax.get_xaxis_transform(),
+        ax.text(span.start, 1.0, f" {span.name}", transform=ax.get_xaxis_transform(),
                 va="top", fontsize=8, color="#444")
+
+
+def _wall_clock(value: float, _position: int | None = None) -> str:
+    return time.strftime("%H:%M:%S", time.gmtime(value))
+
+
+def _time_label(series: RunSeries) -> str:
+    return f"time (UTC, {time.strftime('%Y-%m-%d', time.gmtime(series.seconds[0]))})"
 
 
 def _timeline(ax: Axes, series: RunSeries, lines: list[Line], ylabel: str,
               scale: float = 1.0) -> None:
-    x = [t - series.seconds[0] for t in series.seconds]
     _shade_phases(ax, series)
     for label, values in lines:
         if values:
-            ax.plot(x, [v / scale for v in values], label=label, lw=1.2)
+            ax.plot(series.seconds, [v / scale for v in values], label=label, lw=1.2)
+    ax.xaxis.set_major_formatter(FuncFormatter(_wall_clock))
     ax.set_ylabel(ylabel)
     ax.grid(True, alpha=0.3)
     ax.legend(loc="upper left", fontsize=8, framealpha=0.9)
@@ -58,7 +67,7 @@ def timeline_chart(path: Path, series: RunSeries, title: str, lines: list[Line],
     if log:
         ax.set_yscale("log")
     ax.set_title(title)
-    ax.set_xlabel(f"seconds since {series.seconds[0]} (unix)")
+    ax.set_xlabel(_time_label(series))
     return _save(fig, path)
 
 
@@ -67,7 +76,7 @@ def combined_chart(path: Path, series: RunSeries, panels: list[tuple[str, list[L
     for ax, (ylabel, lines) in zip(axes, panels, strict=True):
         _timeline(ax, series, lines, ylabel)
     axes[0].set_title(f"run {series.run_id}: the whole run")
-    axes[-1].set_xlabel("seconds since start")
+    axes[-1].set_xlabel(_time_label(series))
     return _save(fig, path)
 
 

@@ -15,10 +15,16 @@ def _report(args: argparse.Namespace) -> int:
     from hongbao.report.build import write_report
     from hongbao.report.console import print_summary
     from hongbao.report.series import build_series
-    from hongbao.report.sources import points_from_influx, points_from_run_dir, run_metadata
+    from hongbao.report.sources import (
+        histograms_from_run_dir,
+        points_from_influx,
+        points_from_run_dir,
+        run_metadata,
+    )
 
     console = Console()
     run_dir: Path | None = args.run_dir
+    histograms = None
     try:
         if args.influx_url:
             if not args.run_id:
@@ -26,17 +32,18 @@ def _report(args: argparse.Namespace) -> int:
             points = points_from_influx(args.influx_url, args.influx_db, args.run_id)
         elif run_dir is not None:
             points = points_from_run_dir(run_dir)
+            histograms = histograms_from_run_dir(run_dir)
         else:
             raise ValueError("give a run directory, or --influx-url with --run-id")
-        series = build_series(points, args.run_id)
+        series = build_series(points, args.run_id, histograms)
     except ValueError as error:
         raise SystemExit(f"hongbao report: {error}") from None
     ledgers = ledger_files(run_dir) if run_dir else []
     ledger = reconcile(ledgers) if ledgers else None
     out = args.out or (run_dir / "report" if run_dir else Path("runs") / series.run_id / "report")
     report = write_report(series, out, ledger, run_metadata(run_dir))
-    print_summary(console, report.phases, report.balance, report.projection)
-    console.print(f"report: {report.html}")
+    print_summary(console, report.phases, report.balance, report.projection, report.clock)
+    console.print(f"report: {report.html}; summary: {report.summary}")
     return 0 if report.balance.ok else 1
 
 

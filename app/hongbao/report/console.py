@@ -2,22 +2,37 @@
 
 from __future__ import annotations
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from hongbao.report.tables import MoneyBalance, PhaseRow, Projection
+from hongbao.report.tables import (
+    MAX_CLOCK_OFFSET_MS,
+    PHASE_COLUMNS,
+    PHASE_HEADINGS,
+    ClockAgreement,
+    MoneyBalance,
+    PhaseRow,
+    Projection,
+    phase_cells,
+)
 
 
 def phase_table(rows: list[PhaseRow]) -> Table:
-    table = Table(title="phases", title_justify="left")
-    for heading in ("phase", "s", "target", "client qps", "server qps", "loss",
-                    "p50 ms", "p99 ms", "p99 worst", "won", "claims"):
-        table.add_column(heading, justify="left" if heading == "phase" else "right")
-    for r in rows:
-        table.add_row(r.name, str(r.seconds), f"{r.target_qps:,}", f"{r.client_mean_qps:,.0f}",
-                      f"{r.server_mean_qps:,.0f}", f"{r.loss_pct:.3f}%", f"{r.p50_ms:.2f}",
-                      f"{r.p99_ms:.2f}", f"{r.p99_worst_ms:.2f}", f"{r.won:,}", f"{r.claims:,}")
+    table = Table(title="phases (latency in ms)", title_justify="left",
+                  box=box.SIMPLE_HEAD, pad_edge=False, padding=(0, 1), collapse_padding=True)
+    for heading in PHASE_HEADINGS:
+        table.add_column(heading, justify="left" if heading == "phase" else "right",
+                         no_wrap=True)
+    for row in rows:
+        table.add_row(*phase_cells(row))
     return table
+
+
+def phase_legend(rows: list[PhaseRow]) -> list[str]:
+    """Why a saturated phase is saturated, then what every column means."""
+    lines = [f"[red]{r.name} saturated: {r.limit}[/red]" for r in rows if r.limit]
+    return [*lines, *(f"[dim]{column}: {meaning}[/dim]" for column, meaning in PHASE_COLUMNS)]
 
 
 def balance_lines(balance: MoneyBalance) -> list[str]:
@@ -33,9 +48,21 @@ def balance_lines(balance: MoneyBalance) -> list[str]:
     ]
 
 
+def clock_line(clock: ClockAgreement | None) -> str:
+    if clock is None:
+        return "clock offsets: not recorded for this run"
+    hosts = ", ".join(f"{h} {v:+.3f}" for h, v in clock.offsets_ms.items())
+    verdict = ("[green]OK[/green]" if clock.ok else
+               f"[bold red]over {MAX_CLOCK_OFFSET_MS:.0f} ms: {', '.join(clock.off)}[/bold red]")
+    return f"clock offsets at the start (chrony, ms): {hosts}  {verdict}"
+
+
 def print_summary(console: Console, rows: list[PhaseRow], balance: MoneyBalance,
-                  projected: Projection | None) -> None:
+                  projected: Projection | None, clock: ClockAgreement | None = None) -> None:
     console.print(phase_table(rows))
+    for line in phase_legend(rows):
+        console.print(line)
+    console.print(clock_line(clock))
     console.print(f"money balance (from the {balance.source}):")
     for line in balance_lines(balance):
         console.print("  " + line)

@@ -6,9 +6,20 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from hdrh.histogram import HdrHistogram
+
+from hongbao.metrics.histograms import (
+    HISTOGRAM_FIELD,
+    LATENCY_FIELDS,
+    LATENCY_MEASUREMENT,
+    merge,
+    new_histogram,
+    percentiles,
+)
 from hongbao.metrics.lineprotocol import Point
 
 LATENCY_PREFIX = "lat_"
+CLOCK_MEASUREMENT = "clock"  # hongbao clock record (hongbao/clocks.py)
 
 
 @dataclass(frozen=True)
@@ -17,16 +28,29 @@ class PhaseSpan:
     start: int
     end: int  # exclusive
     target_qps: int
+    hold_start: int | None = None  # the held-rate window [hold_start, hold_end), if marked
+    hold_end: int | None = None
+    target_connections: int | None = None
 
     @property
     def seconds(self) -> int:
         return self.end - self.start
 
+    @property
+    def hold(self) -> PhaseSpan:
+        """The held-rate window, or the whole phase when no hold was marked."""
+        if self.hold_start is None:
+            return self
+        end = self.hold_end if self.hold_end is not None else self.end
+        return PhaseSpan(self.name, self.hold_start, max(end, self.hold_start),
+                         self.target_qps)
+
 
 @dataclass
 class RunSeries:
     """``server`` and ``client`` map a field to its per-second sum over every worker;
-    ``latency`` maps a percentile field to its per-second maximum over client workers."""
+    ``histograms`` holds each second's latency histogram merged over every client worker
+    of every host, and ``latency`` its percentile fields per second."""
 
     run_id: str
     seconds: list[int]
@@ -34,6 +58,8 @@ class RunSeries:
     client: dict[str, list[float]]
     latency: dict[str, list[float]]
     phases: list[PhaseSpan]
+    histograms: dict[int, HdrHistogram] = field(default_factory=dict)
+    clock_offsets_ms: dict[str, float] = field(default_factory=dict)  # host -> first offset
     hosts: dict[str, list[str]] = field(default_factory=dict)
     workers: dict[str, int] = field(default_factory=dict)
 
@@ -47,29 +73,52 @@ class RunSeries:
         first = self.seconds[0]
         return values[max(0, span.start - first): max(0, span.end - first)]
 
+    def merged_latency(self, span: PhaseSpan) -> HdrHistogram:
+        return merge(h for t, h in self.histograms.items() if span.start <= t < span.end)
+
 
 def _phase_spans(events: list[Point], last_second: int) -> list[PhaseSpan]:
-    starts: dict[str, tuple[int, int]] = {}
+    """Spans from start/end marks; hold_start/hold_end marks between them set the hold."""
+    open_: dict[str, dict[str, int]] = {}
     spans: list[PhaseSpan] = []
+
+    def close(name: str, end: int) -> None:
+        marks = open_.pop(name)
+        spans.append(PhaseSpan(
+            name, marks["start"], max(end, marks["start"] + 1), marks["target_qps"],
+            marks.get("hold_start"), marks.get("hold_end"), marks.get("target_connections")))
+
     for point in sorted(events, key=lambda p: p.time):
         name = point.tags.get("phase", "?")
-        target = int(point.fields.get("target_qps", 0))
-        if point.fields.get("event") == "start":
-            starts[name] = (point.time, target)
-        elif name in starts:
-            start, target = starts.pop(name)
-            spans.append(PhaseSpan(name, start, max(point.time, start + 1), target))
-    spans.extend(PhaseSpan(n, s, last_second + 1, t) for n, (s, t) in starts.items())
+        event = point.fields.get("event")
+        if event == "start":
+            open_[name] = {"start": point.time,
+                           "target_qps": int(point.fields.get("target_qps", 0))}
+            if "target_connections" in point.fields:
+                open_[name]["target_connections"] = int(point.fields["target_connections"])
+        elif name not in open_:
+            continue
+        elif event in ("hold_start", "hold_end"):
+            open_[name][str(event)] = point.time
+        elif event == "end":
+            close(name, point.time)
+    for name in list(open_):
+        close(name, last_second + 1)
     return sorted(spans, key=lambda s: s.start)
 
 
-def build_series(points: Iterable[Point], run_id: str | None = None) -> RunSeries:
+def build_series(points: Iterable[Point], run_id: str | None = None,
+                 histograms: dict[int, HdrHistogram] | None = None) -> RunSeries:
+    """Sum a run's points per second. Latency comes from ``histograms`` (merged from the
+    run directory's .hlog files) when given, else from the hosts' ``latency`` points."""
+    from_points = histograms is None
+    merged: dict[int, HdrHistogram] = {} if histograms is None else histograms
     sums: dict[str, dict[str, dict[int, float]]] = {
         "server": defaultdict(lambda: defaultdict(float)),
         "client": defaultdict(lambda: defaultdict(float)),
     }
-    latency: dict[str, dict[int, float]] = defaultdict(lambda: defaultdict(float))
     phase_events: list[Point] = []
+    clock_points: list[Point] = []
     hosts: dict[str, set[str]] = defaultdict(set)
     workers: dict[str, set[tuple[str, str]]] = defaultdict(set)
     seen_run_ids: set[str] = set()
@@ -80,6 +129,14 @@ def build_series(points: Iterable[Point], run_id: str | None = None) -> RunSerie
         if point.measurement == "phase":
             phase_events.append(point)
             continue
+        if point.measurement == CLOCK_MEASUREMENT:
+            clock_points.append(point)
+            continue
+        if point.measurement == LATENCY_MEASUREMENT:
+            encoded = point.fields.get(HISTOGRAM_FIELD)
+            if from_points and isinstance(encoded, str):
+                merged.setdefault(point.time, new_histogram()).decode_and_add(encoded)
+            continue
         side = sums.get(point.measurement)
         if side is None:
             continue
@@ -88,9 +145,7 @@ def build_series(points: Iterable[Point], run_id: str | None = None) -> RunSerie
         for name, value in point.fields.items():
             if not isinstance(value, int | float) or isinstance(value, bool):
                 continue
-            if name.startswith(LATENCY_PREFIX):
-                latency[name][point.time] = max(latency[name][point.time], value)
-            else:
+            if not name.startswith(LATENCY_PREFIX):
                 side[name][point.time] += value
     all_times = [t for side in sums.values() for f in side.values() for t in f]
     if not all_times:
@@ -105,8 +160,28 @@ def build_series(points: Iterable[Point], run_id: str | None = None) -> RunSerie
         seconds=seconds,
         server={k: dense(v) for k, v in sums["server"].items()},
         client={k: dense(v) for k, v in sums["client"].items()},
-        latency={k: dense(v) for k, v in latency.items()},
+        latency=_latency_series(merged, seconds),
         phases=_phase_spans(phase_events, seconds[-1]),
+        histograms=merged,
+        clock_offsets_ms=_first_offsets(clock_points),
         hosts={k: sorted(v) for k, v in hosts.items()},
         workers={k: len(v) for k, v in workers.items()},
     )
+
+
+def _latency_series(histograms: dict[int, HdrHistogram],
+                    seconds: list[int]) -> dict[str, list[float]]:
+    empty = dict.fromkeys(LATENCY_FIELDS, 0)
+    by_second = {t: percentiles(h) for t, h in histograms.items()}
+    return {name: [float(by_second.get(t, empty)[name]) for t in seconds]
+            for name in LATENCY_FIELDS}
+
+
+def _first_offsets(points: list[Point]) -> dict[str, float]:
+    """Each host's first recorded clock offset: the one at the run's start."""
+    offsets: dict[str, float] = {}
+    for point in sorted(points, key=lambda p: p.time):
+        value = point.fields.get("offset_ms")
+        if isinstance(value, int | float):
+            offsets.setdefault(point.tags.get("host", ""), float(value))
+    return offsets

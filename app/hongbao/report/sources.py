@@ -6,17 +6,28 @@ import json
 from collections.abc import Iterator
 from pathlib import Path
 
+from hdrh.histogram import HdrHistogram
+
+from hongbao.metrics.histograms import LATENCY_MEASUREMENT, latency_dir, per_second, run_dir_logs
 from hongbao.metrics.influx_query import query_points, run_query
 from hongbao.metrics.lineprotocol import Point
 from hongbao.metrics.pointfile import run_points
+from hongbao.report.series import CLOCK_MEASUREMENT
 
-MEASUREMENTS = ("server", "client", "phase")
+MEASUREMENTS = ("server", "client", "phase", LATENCY_MEASUREMENT, CLOCK_MEASUREMENT)
 
 
 def points_from_run_dir(run_dir: Path) -> Iterator[Point]:
     if not (run_dir / "metrics").is_dir():
         raise ValueError(f"{run_dir} has no metrics/ directory: is it a run directory?")
     yield from run_points(run_dir)
+
+
+def histograms_from_run_dir(run_dir: Path) -> dict[int, HdrHistogram] | None:
+    """Every worker's .hlog merged per second; None when the run has no latency/ logs."""
+    if not any(latency_dir(run_dir).glob("*.hlog")):
+        return None
+    return per_second(run_dir_logs(run_dir))
 
 
 def points_from_influx(url: str, database: str, run_id: str) -> Iterator[Point]:

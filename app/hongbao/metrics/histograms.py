@@ -1,0 +1,111 @@
+"""Latency histograms: one HdrHistogram per second, their standard log files
+(``latency/<host>-w<N>.hlog``), their text encoding, merging and percentiles (µs)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+
+from hdrh.histogram import HdrHistogram
+from hdrh.log import HistogramLogReader, HistogramLogWriter
+
+LOWEST_US = 1
+HIGHEST_US = 60_000_000  # a minute: longer latencies are recorded as a minute
+SIGNIFICANT_DIGITS = 3
+PERCENTILES = {"lat_p50_us": 50.0, "lat_p90_us": 90.0, "lat_p99_us": 99.0, "lat_p999_us": 99.9}
+LATENCY_FIELDS = (*PERCENTILES, "lat_max_us")
+# A client host's merged latency: one point per second, with the encoded histogram.
+LATENCY_MEASUREMENT = "latency"
+HISTOGRAM_FIELD = "histogram"
+MAX_VALUE_UNIT_RATIO = 1000.0  # µs -> ms in the log's "max" column
+
+
+def new_histogram() -> HdrHistogram:
+    return HdrHistogram(LOWEST_US, HIGHEST_US, SIGNIFICANT_DIGITS)
+
+
+def record(histogram: HdrHistogram, microseconds: int) -> None:
+    histogram.record_value(min(max(microseconds, LOWEST_US), HIGHEST_US))
+
+
+def encode(histogram: HdrHistogram) -> str:
+    return histogram.encode().decode("ascii")
+
+
+def merge(histograms: Iterable[HdrHistogram]) -> HdrHistogram:
+    merged = new_histogram()
+    for histogram in histograms:
+        merged.add(histogram)
+    return merged
+
+
+def merge_encoded(encoded: Iterable[str]) -> HdrHistogram:
+    merged = new_histogram()
+    for text in encoded:
+        merged.decode_and_add(text)
+    return merged
+
+
+def percentiles(histogram: HdrHistogram) -> dict[str, int]:
+    """lat_p50_us ... lat_p999_us and lat_max_us; all zero for an empty histogram."""
+    if histogram.get_total_count() == 0:
+        return dict.fromkeys(LATENCY_FIELDS, 0)
+    fields = {name: int(histogram.get_value_at_percentile(pct))
+              for name, pct in PERCENTILES.items()}
+    fields["lat_max_us"] = int(histogram.get_max_value())
+    return fields
+
+
+def latency_dir(run_dir: Path) -> Path:
+    return run_dir / "latency"
+
+
+def log_path(run_dir: Path, host: str, worker: int) -> Path:
+    return latency_dir(run_dir) / f"{host}-w{worker}.hlog"
+
+
+class HistogramLog:
+    """Appends one interval histogram per second to a standard HdrHistogram log."""
+
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fresh = not path.exists() or path.stat().st_size == 0
+        self._file = path.open("a", encoding="ascii")
+        self._writer = HistogramLogWriter(self._file)
+        if fresh:
+            self._writer.output_comment(f"hongbao latency of {path.stem}, microseconds, "
+                                        "one interval per second")
+            self._writer.output_legend()
+
+    def write(self, second: int, histogram: HdrHistogram) -> None:
+        self._writer.output_interval_histogram(histogram, second, second + 1,
+                                               MAX_VALUE_UNIT_RATIO)
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+
+def read_log(path: Path) -> Iterator[tuple[int, HdrHistogram]]:
+    """(second, histogram) for every interval of one log file."""
+    reader = HistogramLogReader(str(path), new_histogram())
+    try:
+        while (histogram := reader.get_next_interval_histogram()) is not None:
+            yield round(histogram.get_start_time_stamp() / 1000), histogram
+    finally:
+        reader.close()
+
+
+def per_second(intervals: Iterable[tuple[int, HdrHistogram]]) -> dict[int, HdrHistogram]:
+    """Merge intervals that share a second (several workers, several hosts)."""
+    merged: dict[int, HdrHistogram] = {}
+    for second, histogram in intervals:
+        if second not in merged:
+            merged[second] = new_histogram()
+        merged[second].add(histogram)
+    return merged
+
+
+def run_dir_logs(run_dir: Path) -> Iterator[tuple[int, HdrHistogram]]:
+    for path in sorted(latency_dir(run_dir).glob("*.hlog")):
+        yield from read_log(path)

@@ -1,0 +1,82 @@
+"""Phase rows mean what they say: held QPS over the hold window only, connections and
+time to connect for phase1, timeouts only for shakes that timed out, held or saturated."""
+
+from __future__ import annotations
+
+from hongbao.metrics.histograms import LATENCY_MEASUREMENT, encode, new_histogram, record
+from hongbao.metrics.lineprotocol import Point
+from hongbao.report.series import build_series
+from hongbao.report.summary import summary
+from hongbao.report.tables import money_balance, phase_rows
+
+T0 = 1_800_000_000
+TAGS = {"run_id": "r1", "host": "h1", "worker": "0"}
+
+
+def mark(phase: str, event: str, at: int, qps: int = 0) -> Point:
+    return Point("phase", {"run_id": "r1", "phase": phase, "host": "controller"},
+                 {"event": event, "target_qps": qps, "target_connections": 1000}, at)
+
+
+def second(at: int, connections: int, requests: int, responses: int, timeouts: int = 0,
+           latency_us: int = 0) -> list[Point]:
+    histogram = new_histogram()
+    for _ in range(responses if latency_us else 0):
+        record(histogram, latency_us)
+    return [
+        Point("server", TAGS, {"connections": connections, "requests": requests}, at),
+        Point("client", TAGS, {"connections": connections, "requests": requests,
+                               "responses": responses, "timeouts": timeouts}, at),
+        Point(LATENCY_MEASUREMENT, {"run_id": "r1", "host": "h1"},
+              {"histogram": encode(histogram)}, at),
+    ]
+
+
+def run_points() -> list[Point]:
+    points = [mark("phase1", "start", T0), mark("phase1", "end", T0 + 4)]
+    for i, conns in enumerate((300, 700, 1000, 1000)):  # phase1: 1,000 by its 3rd second
+        points += second(T0 + i, conns, 0, 0)
+    points += [mark("phase2", "start", T0 + 4, 100), mark("phase2", "hold_start", T0 + 6, 100),
+               mark("phase2", "hold_end", T0 + 10, 100), mark("phase2", "end", T0 + 11, 100)]
+    ramp = [(20, 20), (60, 60)]  # T0+4, T0+5: ramp, excluded
+    hold = [(100, 100, 2_000)] * 3 + [(100, 90, 150_000)]  # T0+6..9: the held seconds
+    for i, (sent, answered) in enumerate(ramp):
+        points += second(T0 + 4 + i, 1000, sent, answered)
+    for i, (sent, answered, us) in enumerate(hold):
+        points += second(T0 + 6 + i, 1000, sent, answered, latency_us=us)
+    points += second(T0 + 10, 1000, 30, 30)  # the end mark's second, excluded
+    points += second(T0 + 11, 1000, 0, 0, timeouts=10)  # phase2's shakes expire after it
+    return points
+
+
+def test_phase_rows_use_the_hold_window_and_phase1_shows_connections() -> None:
+    phase1, phase2 = phase_rows(build_series(run_points(), "r1"))
+    assert (phase1.target_connections, phase1.connections, phase1.connect_seconds) == (
+        1000, 1000, 3)
+    assert phase1.status == "held" and phase1.limit is None
+    assert phase2.hold_seconds == 4 and phase2.seconds == 7
+    assert phase2.held_qps == 100.0  # the phase-long mean would be 610 / 7 = 87
+    assert phase2.answered_pct == 100 * 390 / 400
+    assert phase2.timeouts == 10
+    assert phase2.p50_ms == 2.0 and phase2.p99_ms > 100  # 90 of 390 answers at 150 ms
+    assert phase2.status == "saturated"
+    assert "p99" in phase2.limit and "answered 97.500%" in phase2.limit
+
+
+def test_summary_carries_the_rows_and_the_balance() -> None:
+    series = build_series(run_points(), "r1")
+    rows = phase_rows(series)
+    content = summary("r1", rows, money_balance(series, None), {"scale": 0.1}, None)
+    assert content["run_id"] == "r1" and content["scale"] == 0.1 and content["knee"] is None
+    assert [p["name"] for p in content["phases"]] == ["phase1", "phase2"]
+    assert content["phases"][1]["held_qps"] == 100.0
+    assert content["phases"][1]["status"] == "saturated"
+    assert content["balance"]["ok"] is True and content["memory"] is None
+
+
+def test_connections_reached_in_the_end_marks_second_count() -> None:
+    points = [mark("phase1", "start", T0), mark("phase1", "end", T0 + 2)]
+    for i, conns in enumerate((300, 700, 1000)):  # the gate saw 1,000 during T0+2
+        points += second(T0 + i, conns, 0, 0)
+    [phase1] = phase_rows(build_series(points, "r1"))
+    assert (phase1.connections, phase1.connect_seconds, phase1.status) == (1000, 3, "held")
