@@ -301,6 +301,8 @@ def build_parser() -> argparse.ArgumentParser:
     from hongbao.plan import register as register_plan
     from hongbao.progress import register as register_progress
     from hongbao.report.commands import register as register_report
+    from hongbao.report.knee import register as register_knee
+    from hongbao.report.phase_result import register as register_phase_result
     from hongbao.supervise import register as register_supervise
 
     register_report(commands)
@@ -308,6 +310,8 @@ def build_parser() -> argparse.ArgumentParser:
     register_supervise(commands)
     register_plan(commands)
     register_progress(commands)
+    register_knee(commands)
+    register_phase_result(commands)
     register_phase(commands)
     register_clock(commands)
     register_lab(commands)

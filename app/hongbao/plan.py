@@ -28,6 +28,9 @@ class Targets:
     qps: dict[str, int]  # phase name -> shakes per second in all
     shake_total: int  # red packets generated over one phase's hold
     send_total: int  # red packets sent over one phase's hold
+    knee_steps: list[int]  # the knee search's QPS steps, in order
+    last_user: int  # users are 0..last_user
+    hold_steps: list[int]  # one phase's hold, in waits of at most PROGRESS_EVERY_S seconds
 
 
 def plan_targets(scale: float, phase_seconds: int, shake_rate: float,
@@ -35,11 +38,40 @@ def plan_targets(scale: float, phase_seconds: int, shake_rate: float,
     """The seed's targets at ``scale`` (1.0: 1M connections, 30k then 60k QPS)."""
     if not 0 < scale <= MAX_SCALE:
         raise ValueError(f"scale must be > 0 and <= {MAX_SCALE:g}, got {scale:g}")
+    qps = {name: round(rate * scale) for name, rate in SEED_PHASE_QPS.items()}
     return Targets(
         connections=round(SEED_CONNECTIONS * scale),
-        qps={name: round(qps * scale) for name, qps in SEED_PHASE_QPS.items()},
+        qps=qps,
         shake_total=int(shake_rate * phase_seconds),
-        send_total=int(send_rate * phase_seconds))
+        send_total=int(send_rate * phase_seconds),
+        knee_steps=knee_steps(max(1, round(qps["phase2"] * KNEE_START_OF_PHASE2)), KNEE_FACTOR,
+                              max(1, round(qps["phase3"] * KNEE_MAX_OF_PHASE3))),
+        last_user=round(SEED_CONNECTIONS * scale) - 1,
+        hold_steps=waits(phase_seconds, PROGRESS_EVERY_S))
+
+
+def waits(seconds: int, every: int) -> list[int]:
+    """``seconds`` as waits of ``every`` seconds and a shorter last one."""
+    return [every] * (seconds // every) + ([seconds % every] if seconds % every else [])
+
+
+KNEE_MAX_STEPS = 12
+PROGRESS_EVERY_S = 10  # a long wait in a play prints a line this often
+KNEE_START_OF_PHASE2 = 0.25  # the knee search starts at a quarter of phase 2's rate
+KNEE_MAX_OF_PHASE3 = 2.0  # and stops at twice phase 3's
+KNEE_FACTOR = 1.4
+
+
+def knee_steps(start: int, factor: float, maximum: int) -> list[int]:
+    """Rising QPS steps for the knee search: ``start``, x ``factor``, ... up to ``maximum``,
+    at most KNEE_MAX_STEPS of them."""
+    if start < 1 or factor <= 1 or maximum < start:
+        raise ValueError(f"knee steps need 1 <= start <= maximum and factor > 1, got start "
+                         f"{start}, factor {factor:g}, maximum {maximum}")
+    steps = [start]
+    while steps[-1] < maximum and len(steps) < KNEE_MAX_STEPS:
+        steps.append(min(maximum, max(steps[-1] + 1, round(steps[-1] * factor))))
+    return steps
 
 
 @dataclass(frozen=True)
@@ -131,12 +163,13 @@ def _plan_clients(args: argparse.Namespace) -> int:
     return 0
 
 
-def _print_plan(make: Callable[[], object]) -> int:
+def _print_json(make: Callable[[], object]) -> int:
     try:
         plan = make()
     except ValueError as error:
         raise UsageError(str(error)) from None
-    print(json.dumps(asdict(plan), indent=1))  # type: ignore[call-overload]
+    print(json.dumps(plan if isinstance(plan, list) else asdict(plan),  # type: ignore[arg-type]
+                     indent=1))
     return 0
 
 
@@ -161,8 +194,17 @@ def register(commands: argparse._SubParsersAction) -> None:
                          help="red packets generated per second")
     targets.add_argument("--send-rate", type=flags.rate(), default=50.0,
                          help="red packets sent per second")
-    targets.set_defaults(func=lambda args: _print_plan(lambda: plan_targets(
+    targets.set_defaults(func=lambda args: _print_json(lambda: plan_targets(
         args.scale, args.phase_seconds, args.shake_rate, args.send_rate)))
+
+    knee = kinds.add_parser("knee-steps", help="the knee search's QPS steps (a JSON list)")
+    knee.add_argument("--start", type=flags.count(1), required=True, help="first step's QPS")
+    knee.add_argument("--factor", type=flags.rate(1, inclusive_minimum=False), default=1.25,
+                      help="each step is the last times this (default 1.25)")
+    knee.add_argument("--max", dest="maximum", type=flags.count(1), required=True,
+                      help="the last step's QPS")
+    knee.set_defaults(func=lambda args: _print_json(lambda: knee_steps(
+        args.start, args.factor, args.maximum)))
 
     server = kinds.add_parser("server", help="the server's worker count")
     server.add_argument("--connections", type=flags.count(0), required=True)
@@ -170,5 +212,5 @@ def register(commands: argparse._SubParsersAction) -> None:
     server.add_argument("--workers", type=flags.workers, default=None, help="a number or auto")
     server.add_argument("--max-processes", type=flags.count(1), required=True,
                         help="worker processes one host may run")
-    server.set_defaults(func=lambda args: _print_plan(lambda: plan_server(
+    server.set_defaults(func=lambda args: _print_json(lambda: plan_server(
         args.connections, args.fd_limit, args.workers, args.max_processes)))

@@ -7,6 +7,7 @@ from typing import Any
 
 from hongbao.client.config import ClientConfig
 from hongbao.client.host_latency import HostLatency, latency_file_name
+from hongbao.client.load_window import LoadWindow
 from hongbao.client.source_pairs import SourcePairs
 from hongbao.client.worker import worker_main
 from hongbao.controlapi import Handler
@@ -40,12 +41,14 @@ class ClientNode(Node):
         )
         self.latency = HostLatency(config.run_dir, config.host_name, config.run_id,
                                    config.workers, lambda: self.phase)
+        self.window = LoadWindow()
         self.pool.on_status = self._worker_status
 
     def _worker_status(self, worker: WorkerHandle) -> None:
         status = worker.status
         if "latency_histogram" in status:
             self.latency.add(worker.index, status["second"], status["latency_histogram"])
+            self.window.add_second(status["second"], status["latency_histogram"])
 
     def workers_stopped(self) -> None:
         self.latency.flush()
@@ -64,11 +67,13 @@ class ClientNode(Node):
             "first_user": self.config.first_user,
             "connecting": gauges.get("connecting", 0),
             "latency_us": self.latency.latest,  # this host's, all workers merged
+            "window": self.window.as_status(self.pool.summed()),  # since the last /qps
         }
 
     async def set_qps(self, query: Query) -> dict[str, Any]:
         """``qps=0`` pauses sending; a worker that is down gets its share when it is back."""
         self.qps = int(query["qps"])
+        self.window.restart(self.qps, self.pool.summed())
         for index, share in enumerate(split_count(self.qps, len(self.pool.workers))):
             self.pool.send(index, ("qps", share))
         return {"qps": self.qps}

@@ -61,7 +61,7 @@ def _connect_seconds(series: RunSeries, span: PhaseSpan, target: int | None) -> 
     return None
 
 
-def _limits(row_qps: float, target_qps: int, answered_pct: float, p99_ms: float,
+def saturation_limits(row_qps: float, target_qps: int, answered_pct: float, p99_ms: float,
             skipped: float) -> list[str]:
     limits = []
     if p99_ms > MAX_P99_MS:
@@ -97,8 +97,8 @@ def phase_rows(series: RunSeries) -> list[PhaseRow]:
         connections = int(max(series.window(series.server.get("connections", []),
                                             _through_end_mark(span)), default=0))
         if span.target_qps:
-            limits = _limits(held_qps, span.target_qps, answered_pct, p99_ms,
-                             series.total("client", "send_skipped", hold))
+            limits = saturation_limits(held_qps, span.target_qps, answered_pct, p99_ms,
+                                       series.total("client", "send_skipped", hold))
         elif span.target_connections and connections < span.target_connections:
             limits = [f"reached {connections:,} of {span.target_connections:,} connections"]
         else:
