@@ -41,7 +41,10 @@ def balance_lines(balance: MoneyBalance) -> list[str]:
 
     return [
         f"shake: generated {balance.generated_amount:,} = won {balance.won_amount:,} + queued "
-        f"{balance.queued_amount:,} cents  {mark(balance.shake_ok)}",
+        f"{balance.queued_amount:,}"
+        + (f" + lost in crash {balance.lost_in_crash_amount:,}"
+           if balance.lost_in_crash_amount else "")
+        + f" cents  {mark(balance.shake_ok)}",
         f"sent:  {balance.sent_amount:,} = claimed {balance.claimed_amount:,} + unclaimed "
         f"{balance.unclaimed_amount:,} cents  {mark(balance.send_ok)}",
         *(f"[red]- {p}[/red]" for p in balance.problems),

@@ -134,10 +134,12 @@ class MoneyBalance:
     unclaimed_amount: int
     source: str  # "ledger" or "counters"
     problems: tuple[str, ...]
+    lost_in_crash_amount: int = 0  # queued in a worker that died without its end record
 
     @property
     def shake_ok(self) -> bool:
-        return self.generated_amount == self.won_amount + self.queued_amount
+        return (self.generated_amount
+                == self.won_amount + self.queued_amount + self.lost_in_crash_amount)
 
     @property
     def send_ok(self) -> bool:
@@ -167,7 +169,8 @@ def money_balance(series: RunSeries, ledger: Balance | None) -> MoneyBalance:
                             f"ledgers say {getattr(ledger, name)}")
     return MoneyBalance(
         ledger.generated_amount, ledger.won_amount, ledger.queued_amount, ledger.sent_amount,
-        ledger.claimed_amount, ledger.unclaimed_amount, "ledger", tuple(problems))
+        ledger.claimed_amount, ledger.unclaimed_amount, "ledger", tuple(problems),
+        ledger.lost_in_crash_amount)
 
 
 @dataclass(frozen=True)
