@@ -24,6 +24,20 @@ log = logging.getLogger(__name__)
 WORKER_START_TIMEOUT = 30.0
 
 
+PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
+
+
+def rss_kb(pids: list[int]) -> int:
+    """Resident memory of these processes together, from /proc (a process gone is 0)."""
+    total = 0
+    for pid in pids:
+        try:
+            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_KB
+        except (OSError, IndexError, ValueError):
+            continue
+    return total
+
+
 class Node:
     role = "node"
 
@@ -80,11 +94,15 @@ class Node:
         return {"phase": name}
 
     def _emit_node_point(self, emitter: PerSecondEmitter) -> None:
-        """One ``node`` point a second: workers, live workers, restarts so far."""
+        """One ``node`` point a second: workers, live workers, restarts so far, and the RSS
+        of the node and its workers together."""
         emitter.tags["phase"] = self.phase
+        pids = [os.getpid(), *(worker.process.pid for worker in self.pool.workers
+                               if worker.process.pid is not None)]
         emitter.emit(int(time.time()) - 1, {"workers": len(self.pool.workers),
                                             "workers_alive": len(self.pool.live_workers()),
-                                            "worker_restarts": self.pool.restarts})
+                                            "worker_restarts": self.pool.restarts,
+                                            "rss_kb": rss_kb(pids)})
 
     async def _every_second(self, emitter: PerSecondEmitter) -> None:
         while True:
@@ -112,7 +130,7 @@ class Node:
             pid_file.write_text(f"{os.getpid()}\n")
         log.info("%s; control API on http://%s:%d/status%s", self.describe(), *self.control,
                  " (token required)" if self.control_token else "")
-        fields = ("workers", "workers_alive", "worker_restarts")
+        fields = ("workers", "workers_alive", "worker_restarts", "rss_kb")
         emitter = PerSecondEmitter(
             PointFile(self.run_dir, f"node-{self.role}-{self.host_name}"), "node",
             {"host": self.host_name, "role": self.role, "run_id": self.run_id,

@@ -42,7 +42,11 @@ def test_local_run_writes_a_summary_that_adds_up(local_run: dict) -> None:
     assert local_run["result"].returncode == 0, local_run["result"].stdout[-3000:]
     summary = local_run["summary"]
     assert summary["run_id"] == "summary-run" and summary["scale"] is None
-    assert summary["knee"] is None and summary["memory"] is None
+    assert summary["knee"] is None
+    memory = summary["memory"]  # nodes and workers, all counted, per connection held
+    for role in ("server", "client"):
+        assert 0 < memory[f"{role}_kb_per_connection"] < 1024 * 1024
+        assert memory[f"{role}_rss_mb"] > 20  # at least a node and a worker
     phase1, phase2, phase3 = summary["phases"]
     assert [phase1["name"], phase2["name"], phase3["name"]] == ["phase1", "phase2", "phase3"]
     assert phase1["target_connections"] == phase1["connections"] == USERS

@@ -15,7 +15,7 @@ from hongbao import __version__
 from hongbao.money import Balance
 from hongbao.report import charts
 from hongbao.report.series import RunSeries
-from hongbao.report.summary import summary, write_summary
+from hongbao.report.summary import memory_per_connection, summary, write_summary
 from hongbao.report.tables import (
     MAX_CLOCK_OFFSET_MS,
     PHASE_COLUMNS,
@@ -117,5 +117,6 @@ def write_report(series: RunSeries, out_dir: Path, ledger: Balance | None,
     path = out_dir / "report.html"
     path.write_text(html, encoding="utf-8")
     summary_path = write_summary(out_dir / "summary.json",
-                                 summary(series.run_id, rows, balance, metadata, None, clock))
+                                 summary(series.run_id, rows, balance, metadata,
+                                         memory_per_connection(series), clock))
     return Report(path, summary_path, made, rows, balance, projected, clock)

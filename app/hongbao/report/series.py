@@ -21,6 +21,8 @@ from hongbao.metrics.lineprotocol import Point
 LATENCY_PREFIX = "lat_"
 CLOCK_MEASUREMENT = "clock"  # hongbao clock record (hongbao/clocks.py)
 
+NODE_MEASUREMENT = "node"  # per node and second: workers, restarts, rss_kb
+
 
 @dataclass(frozen=True)
 class PhaseSpan:
@@ -62,6 +64,7 @@ class RunSeries:
     clock_offsets_ms: dict[str, float] = field(default_factory=dict)  # host -> first offset
     hosts: dict[str, list[str]] = field(default_factory=dict)
     workers: dict[str, int] = field(default_factory=dict)
+    rss_kb: dict[str, dict[int, float]] = field(default_factory=dict)  # role -> second -> KB
 
     def total(self, side: str, name: str, span: PhaseSpan | None = None) -> float:
         values = getattr(self, side).get(name, [])
@@ -122,6 +125,7 @@ def build_series(points: Iterable[Point], run_id: str | None = None,
     hosts: dict[str, set[str]] = defaultdict(set)
     workers: dict[str, set[tuple[str, str]]] = defaultdict(set)
     seen_run_ids: set[str] = set()
+    rss_kb: dict[str, dict[int, float]] = defaultdict(lambda: defaultdict(float))
     for point in points:
         if run_id is not None and point.tags.get("run_id") != run_id:
             continue
@@ -131,6 +135,11 @@ def build_series(points: Iterable[Point], run_id: str | None = None,
             continue
         if point.measurement == CLOCK_MEASUREMENT:
             clock_points.append(point)
+            continue
+        if point.measurement == NODE_MEASUREMENT:
+            rss = point.fields.get("rss_kb")
+            if isinstance(rss, int | float):
+                rss_kb[point.tags.get("role", "")][point.time] += rss
             continue
         if point.measurement == LATENCY_MEASUREMENT:
             encoded = point.fields.get(HISTOGRAM_FIELD)
@@ -166,6 +175,7 @@ def build_series(points: Iterable[Point], run_id: str | None = None,
         clock_offsets_ms=_first_offsets(clock_points),
         hosts={k: sorted(v) for k, v in hosts.items()},
         workers={k: len(v) for k, v in workers.items()},
+        rss_kb={role: dict(by_time) for role, by_time in rss_kb.items()},
     )
 
 

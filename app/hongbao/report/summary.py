@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+from hongbao.report.series import RunSeries
 from hongbao.report.tables import MAX_CLOCK_OFFSET_MS, ClockAgreement, MoneyBalance, PhaseRow
 
 KNEE_PHASE = re.compile(r"knee-(\d+)$")  # a knee search names its steps knee-<qps>
@@ -51,6 +52,23 @@ def _clock(clock: ClockAgreement | None) -> dict[str, Any] | None:
         return None
     return {"offsets_ms": clock.offsets_ms, "max_offset_ms": MAX_CLOCK_OFFSET_MS,
             "ok": clock.ok}
+
+
+def memory_per_connection(series: RunSeries) -> dict[str, float] | None:
+    """RSS per connection (KB) of all server and all client processes (nodes and workers),
+    at the second each side held the most connections."""
+    memory: dict[str, float] = {}
+    for role in ("server", "client"):
+        connections = getattr(series, role).get("connections", [])
+        rss = series.rss_kb.get(role, {})
+        if not connections or not rss or max(connections) <= 0:
+            continue
+        peak = max(range(len(connections)), key=connections.__getitem__)
+        second = series.seconds[peak]
+        at_peak = rss.get(second) or rss.get(second - 1) or max(rss.values())
+        memory[f"{role}_kb_per_connection"] = round(at_peak / connections[peak], 2)
+        memory[f"{role}_rss_mb"] = round(at_peak / 1024, 1)
+    return memory or None
 
 
 def summary(run_id: str, rows: list[PhaseRow], balance: MoneyBalance,
