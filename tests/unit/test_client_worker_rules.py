@@ -178,6 +178,30 @@ def test_the_shakes_behind_an_unanswered_one_time_out_with_it(
     assert worker.counters.responses == 1
 
 
+@pytest.mark.parametrize(("users", "qps", "seconds", "requests", "unanswered"), [
+    (10, 5, 3, 15, 5),  # a whole period (2 s): every user sends every other second
+    (4, 3, 2, 6, 2),  # not whole (4/3 s): the gaps between a user's sends vary
+    (7, 5, 3, 15, 8),
+    (8, 6, 3, 18, 10),
+])
+def test_every_unanswered_shake_times_out_whatever_the_period(
+        tmp_path: Path, clock: FakeClock, users: int, qps: int, seconds: int, requests: int,
+        unanswered: int) -> None:
+    """Each user's first shake is answered, the rest never are."""
+    worker = new_worker(tmp_path, users=users, qps=qps, timeout_s=5.0)
+    connections = [connection for connection, _ in log_in_everyone(worker)]
+    for second in range(seconds):
+        step_at(worker, clock, START + second + 0.96875)
+    for connection in connections:
+        answer(connection)
+    set_qps(worker, 0)
+    tick_at(worker, clock, START + 60)
+    counters = worker.counters
+    assert (counters.requests, counters.responses) == (requests, users)
+    assert counters.timeouts == unanswered
+    assert [connection.inflight for connection in connections] == [0] * users
+
+
 # ---- the login watchdog ----
 def test_a_connection_without_login_ok_is_aborted_at_login_wait_and_retried(
         tmp_path: Path, clock: FakeClock) -> None:
