@@ -16,20 +16,9 @@ from hongbao.client.config import ClientConfig
 from hongbao.client.connection import ClientConnection
 from hongbao.client.worker import ClientWorker
 from hongbao.metrics.histograms import merge_encoded
+from tests.unit.fakes import FakeTransport
 
 TIMEOUT_S = 5.0
-
-
-class FakeTransport:
-    def __init__(self) -> None:
-        self.written = b""
-
-    def write(self, data: bytes) -> None:
-        self.written += data
-
-    def claims(self) -> list[p.Claim]:
-        frames, _ = p.decode_frames(self.written)
-        return [frame for frame in frames if isinstance(frame, p.Claim)]
 
 
 def logged_in_user(tmp_path: Path, server_kind: str) -> tuple[ClientWorker, ClientConnection,
@@ -77,7 +66,7 @@ def test_against_the_original_a_notice_answers_the_oldest_shake_in_flight(
     assert connection.inflight == 1
     answered = merge_encoded([worker.latency.take(0)])
     assert answered.get_total_count() == 1  # the answer's latency was recorded
-    assert [claim.packet_id for claim in transport.claims()] == [0x200000]
+    assert [claim.packet_id for claim in transport.frames_of(p.Claim)] == [0x200000]
     after_the_timeout(worker)
     assert counters.timeouts == 1  # only the shake nothing answered
 
@@ -88,7 +77,7 @@ def test_against_our_server_a_notice_answers_no_shake(tmp_path: Path) -> None:
     notice(connection, 0x200000)
     counters = worker.counters
     assert (counters.notices, counters.responses, counters.notices_answered) == (1, 0, 0)
-    assert len(transport.claims()) == 1
+    assert len(transport.frames_of(p.Claim)) == 1
     after_the_timeout(worker)
     assert counters.timeouts == 1
 
@@ -98,7 +87,7 @@ def test_a_notice_with_no_shake_in_flight_is_claimed_and_answers_nothing(
     worker, connection, transport = logged_in_user(tmp_path, "original")
     notice(connection, 0x200000)
     assert (worker.counters.notices, worker.counters.responses) == (1, 0)
-    assert len(transport.claims()) == 1
+    assert len(transport.frames_of(p.Claim)) == 1
 
 
 @pytest.mark.parametrize("server_kind", ["original", "hongbao"])

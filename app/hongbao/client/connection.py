@@ -13,10 +13,11 @@ if TYPE_CHECKING:
 
 class ClientConnection(asyncio.Protocol):
     """``pending`` is the intended send time of the oldest unanswered shake and
-    ``inflight`` how many are unanswered (responses come back in order)."""
+    ``inflight`` how many are unanswered (responses come back in order); ``queued`` is how
+    many of its shakes are still in the worker's timeout queue, answered or not."""
 
     __slots__ = ("_rest", "_worker", "inflight", "logged_in", "login_expired", "pending",
-                 "transport", "user")
+                 "queued", "transport", "user")
 
     def __init__(self, worker: ClientWorker, user: int) -> None:
         self._worker = worker
@@ -27,6 +28,7 @@ class ClientConnection(asyncio.Protocol):
         self.login_expired = False
         self.pending = 0.0
         self.inflight = 0
+        self.queued = 0
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]

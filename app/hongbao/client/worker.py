@@ -253,6 +253,7 @@ class ClientWorker:
             if not connection.inflight:
                 connection.pending = intended
             connection.inflight += 1
+            connection.queued += 1
             sent.append((intended, connection))
             connection.write(p.encode_shake(connection.user, now_s))
             counters.requests += 1
@@ -261,13 +262,16 @@ class ClientWorker:
     def _expire_timeouts(self, now: float) -> None:
         """Look only at sends older than the timeout, oldest first (no scan of every
         connection): a connection whose oldest unanswered shake is that old times out.
+        A connection's answers come in order, so the shake taken off the queue is
+        unanswered when fewer of its shakes are left behind it than are in flight.
         Claims that old with no reply are counted unanswered (not as shake timeouts)."""
         limit = now - self.config.timeout_s
         self.counters.claims_unanswered += self.claims.expire(limit)
         sent = self._sent
         while sent and sent[0][0] < limit:
-            intended, connection = sent.popleft()
-            if connection.inflight and connection.pending <= intended:
+            _, connection = sent.popleft()
+            connection.queued -= 1
+            if connection.inflight > connection.queued:
                 self.counters.timeouts += connection.inflight
                 connection.inflight = 0
 

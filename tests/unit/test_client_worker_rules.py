@@ -1,0 +1,226 @@
+"""The client's rules, driven through real ClientConnections over fake transports with a
+fake clock: who sends in a second and when, shake timeouts, and the login watchdog. No
+sockets, no processes, no event loop."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hongbao import protocol as p
+from hongbao.client import worker as client_worker
+from hongbao.client.config import ClientConfig
+from hongbao.client.connection import ClientConnection
+from hongbao.client.worker import MAX_CATCH_UP_SECONDS, ClientWorker
+from tests.unit.fakes import FakeClock, FakeTransport
+
+START = 1_000_000  # an even second: the fake clock's first reading
+
+
+# ---- commands from the node: one helper per kind, the only place their shape is known ----
+def set_qps(worker: ClientWorker, qps: int) -> None:
+    worker.on_command(("qps", qps))
+
+
+# ---- the harness ----
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    clock = FakeClock(START)
+    monkeypatch.setattr(client_worker, "time", clock)
+    return clock
+
+
+def new_worker(tmp_path: Path, **settings: Any) -> ClientWorker:
+    config = ClientConfig(run_dir=tmp_path, run_id="unit", host_name="unit",
+                          server_host="127.0.0.1", server_port=7000, first_user=100,
+                          **settings)
+    worker = ClientWorker(config, 0)
+    worker._schedule_second = START - 1  # started in the second before: START is a new one
+    return worker
+
+
+def connect(worker: ClientWorker, k: int) -> tuple[ClientConnection, FakeTransport]:
+    """What the worker's own connect does for local user ``k``, once its socket is up."""
+    worker._connecting += 1
+    connection = ClientConnection(worker, worker.first_user + k)
+    transport = FakeTransport()
+    connection.connection_made(transport)  # type: ignore[arg-type]
+    return connection, transport
+
+
+def log_in_everyone(worker: ClientWorker) -> list[tuple[ClientConnection, FakeTransport]]:
+    users = [connect(worker, k) for k in range(worker.users)]
+    for connection, _ in users:
+        connection.data_received(p.encode_login_ok(connection.user, 0))
+    return users
+
+
+def shake_counts(users: list[tuple[ClientConnection, FakeTransport]]) -> list[int]:
+    return [len(transport.frames_of(p.Shake)) for _, transport in users]
+
+
+def senders_so_far(users: list[tuple[ClientConnection, FakeTransport]]) -> list[int]:
+    return [k for k, count in enumerate(shake_counts(users)) if count]
+
+
+def step_at(worker: ClientWorker, clock: FakeClock, now: float) -> None:
+    """The send half of the worker's step timer firing at ``now``."""
+    clock.now = now
+    worker._send_due(now)
+
+
+def tick_at(worker: ClientWorker, clock: FakeClock, now: float) -> None:
+    """The node's per-second tick, arriving at ``now``."""
+    clock.now = now
+    worker.tick(math.floor(now) - 1)
+
+
+def answer(connection: ClientConnection) -> None:
+    connection.data_received(p.encode_shake_result(connection.user, p.RESULT_NONE, 0, 0, 0))
+
+
+# ---- pacing ----
+def test_a_second_s_senders_go_out_in_even_batches_at_their_intended_steps(
+        tmp_path: Path, clock: FakeClock) -> None:
+    worker = new_worker(tmp_path, users=10, qps=5)  # period 2: t % 2 == u % 2
+    users = log_in_everyone(worker)
+    order = worker.pacer.senders(START)
+    assert sorted(order) == [0, 2, 4, 6, 8]
+    # 5 sends in 100 steps: item i is intended at step 20 * i and goes out from then on.
+    for now, sent in [(START, 1), (START + 0.1875, 1), (START + 0.21875, 2),
+                      (START + 0.5, 3), (START + 0.96875, 5)]:
+        step_at(worker, clock, now)
+        assert sorted(senders_so_far(users)) == sorted(order[:sent]), now
+    assert shake_counts(users) == [1, 0] * 5
+    intended = [users[k][0].pending for k in order]
+    assert intended == pytest.approx([START + 0.2 * i for i in range(5)], abs=1e-9)
+    step_at(worker, clock, START + 1.96875)  # the odd second: the other half
+    assert shake_counts(users) == [1] * 10
+    assert worker.counters.requests == 10
+    assert worker.counters.send_skipped == 0
+
+
+def test_a_late_step_finishes_the_earlier_second_first_at_its_intended_times(
+        tmp_path: Path, clock: FakeClock) -> None:
+    worker = new_worker(tmp_path, users=10, qps=5)
+    users = log_in_everyone(worker)
+    step_at(worker, clock, START + 0.5)  # 3 of the even second's 5
+    step_at(worker, clock, START + 1.0)  # the loop was late: the rest of START, then 1 more
+    even, odd = worker.pacer.senders(START), worker.pacer.senders(START + 1)
+    assert sorted(senders_so_far(users)) == sorted([*even, odd[0]])
+    late = [users[k][0].pending for k in even[3:]]
+    assert late == pytest.approx([START + 0.6, START + 0.8], abs=1e-9)
+    assert users[odd[0]][0].pending == START + 1
+
+
+def test_after_a_long_stall_the_missed_seconds_are_counted_not_sent(
+        tmp_path: Path, clock: FakeClock) -> None:
+    worker = new_worker(tmp_path, users=10, qps=5)
+    users = log_in_everyone(worker)
+    step_at(worker, clock, START + 0.96875)  # all of START: 5 sends
+    stall = MAX_CATCH_UP_SECONDS + 2
+    step_at(worker, clock, START + stall)  # START+1 .. START+stall-1 were missed
+    assert worker.counters.send_skipped == 5 * (stall - 1)
+    assert worker.counters.requests == 5 + 1  # and the new second's first
+    assert sum(shake_counts(users)) == 6
+
+
+def test_a_stall_within_the_catch_up_limit_is_sent_late(
+        tmp_path: Path, clock: FakeClock) -> None:
+    worker = new_worker(tmp_path, users=10, qps=5)
+    log_in_everyone(worker)
+    step_at(worker, clock, START + 0.96875)
+    step_at(worker, clock, START + MAX_CATCH_UP_SECONDS + 1)  # 5 whole seconds behind
+    assert worker.counters.send_skipped == 0
+    assert worker.counters.requests == 5 + 5 * MAX_CATCH_UP_SECONDS + 1
+
+
+def test_a_user_not_logged_in_skips_its_turn(tmp_path: Path, clock: FakeClock) -> None:
+    worker = new_worker(tmp_path, users=4, qps=4)
+    connect(worker, 0)  # connected, no LOGIN_OK yet; users 1..3 not even connected
+    step_at(worker, clock, START + 0.96875)
+    assert (worker.counters.requests, worker.counters.send_skipped) == (0, 4)
+
+
+# ---- shake timeouts ----
+def test_an_unanswered_shake_times_out_once(tmp_path: Path, clock: FakeClock) -> None:
+    worker = new_worker(tmp_path, users=1, qps=1, timeout_s=5.0)
+    [(connection, _)] = log_in_everyone(worker)
+    step_at(worker, clock, START)
+    tick_at(worker, clock, START + 5.0)  # exactly timeout_s old: not yet
+    assert worker.counters.timeouts == 0
+    set_qps(worker, 0)
+    for now in (START + 5.5, START + 6.5, START + 60):
+        tick_at(worker, clock, now)
+        assert worker.counters.timeouts == 1
+    assert connection.inflight == 0
+    answer(connection)  # the answer comes after all: counted, but no latency recorded
+    assert (worker.counters.responses, worker.counters.timeouts) == (1, 1)
+
+
+def test_the_shakes_behind_an_unanswered_one_time_out_with_it(
+        tmp_path: Path, clock: FakeClock) -> None:
+    worker = new_worker(tmp_path, users=1, qps=1, timeout_s=5.0)
+    [(connection, _)] = log_in_everyone(worker)
+    for second in range(3):
+        step_at(worker, clock, START + second)
+    answer(connection)  # the first; the next two stay unanswered
+    assert (connection.inflight, connection.pending) == (2, START + 1)
+    set_qps(worker, 0)
+    tick_at(worker, clock, START + 6.5)  # the second send is past the timeout
+    assert worker.counters.timeouts == 2
+    for now in (START + 7.5, START + 8.5, START + 60):
+        tick_at(worker, clock, now)
+    assert worker.counters.timeouts == 2
+    assert worker.counters.responses == 1
+
+
+@pytest.mark.parametrize(("users", "qps", "seconds", "requests", "unanswered"), [
+    (10, 5, 3, 15, 5),  # a whole period (2 s): every user sends every other second
+    (4, 3, 2, 6, 2),  # not whole (4/3 s): the gaps between a user's sends vary
+    (7, 5, 3, 15, 8),
+    (8, 6, 3, 18, 10),
+])
+def test_every_unanswered_shake_times_out_whatever_the_period(
+        tmp_path: Path, clock: FakeClock, users: int, qps: int, seconds: int, requests: int,
+        unanswered: int) -> None:
+    """Each user's first shake is answered, the rest never are."""
+    worker = new_worker(tmp_path, users=users, qps=qps, timeout_s=5.0)
+    connections = [connection for connection, _ in log_in_everyone(worker)]
+    for second in range(seconds):
+        step_at(worker, clock, START + second + 0.96875)
+    for connection in connections:
+        answer(connection)
+    set_qps(worker, 0)
+    tick_at(worker, clock, START + 60)
+    counters = worker.counters
+    assert (counters.requests, counters.responses) == (requests, users)
+    assert counters.timeouts == unanswered
+    assert [connection.inflight for connection in connections] == [0] * users
+
+
+# ---- the login watchdog ----
+def test_a_connection_without_login_ok_is_aborted_at_login_wait_and_retried(
+        tmp_path: Path, clock: FakeClock) -> None:
+    worker = new_worker(tmp_path, users=2, qps=0, login_wait_s=30.0)
+    waiting, waiting_transport = connect(worker, 0)
+    answered, answered_transport = connect(worker, 1)
+    clock.now = START + 29.5
+    answered.data_received(p.encode_login_ok(answered.user, 0))  # just in time
+    tick_at(worker, clock, START + 29.5)
+    assert not waiting_transport.aborted
+    tick_at(worker, clock, START + 30.0)
+    assert waiting_transport.aborted and not answered_transport.aborted
+    assert worker.counters.login_timeouts == 1
+    waiting.connection_lost(None)  # what the event loop does after the abort
+    counters = worker.counters
+    assert (counters.connect_errors, counters.connections, counters.logged_in) == (1, 1, 1)
+    assert worker._connecting == 0
+    [(retry_at, k)] = worker._retries
+    assert k == 0
+    assert START + 30.0 + 0.25 <= retry_at < START + 30.0 + 0.75  # first backoff, jittered
+    tick_at(worker, clock, START + 90.0)
+    assert worker.counters.login_timeouts == 1
