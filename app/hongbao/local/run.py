@@ -14,10 +14,10 @@ from typing import Any
 from rich.console import Console
 
 from hongbao import flags
+from hongbao.local.node_process import NodeProcess, free_port, start_node
+from hongbao.local.phases import mark_phase
 from hongbao.money import ledger_files, reconcile
-from hongbao.nodeprocess import NodeProcess, free_port, start_node
 from hongbao.pacing import split_count
-from hongbao.phases import mark_phase
 from hongbao.report.build import write_report
 from hongbao.report.console import print_summary
 from hongbao.report.series import build_series
