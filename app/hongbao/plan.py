@@ -43,15 +43,18 @@ def workers_for(connections: int, limit: int | None = None, minimum: int = 1) ->
     return max(minimum, math.ceil(connections / connections_per_worker(limit)))
 
 
-def node_workers(count: int | None, connections: int, minimum: int) -> int:
-    """A node's worker count: ``count``, checked to hold ``connections`` under this
-    process's open-files limit, or (None, 'auto') the fewest that do, at least ``minimum``."""
+def node_workers(count: int | None, connections: int, minimum: int,
+                 limit: int | None = None) -> int:
+    """A node's worker count: ``count``, checked to hold ``connections`` under the
+    open-files limit (default this process's), or for None ('auto') the fewest that do,
+    at least ``minimum``."""
     if count is None:
-        return workers_for(connections, minimum=minimum)
-    if connections > count * connections_per_worker():
+        return workers_for(connections, limit, minimum)
+    per_worker = connections_per_worker(limit)
+    if connections > count * per_worker:
         raise ValueError(
-            f"{connections} connections do not fit {count} workers x "
-            f"{connections_per_worker()} (open-files limit): use --workers auto or more workers")
+            f"{connections} connections do not fit {count} workers x {per_worker} "
+            "(open-files limit): use --workers auto or more workers")
     return count
 
 
