@@ -44,9 +44,9 @@ from typing import Any
 
 import psutil
 
-from hongbao.capacity import FD_RESERVE
+from hongbao.local.node_process import NodeProcess, free_port, start_node
 from hongbao.metrics.pointfile import read_points
-from hongbao.nodeprocess import NodeProcess, free_port, start_node
+from hongbao.plan import FD_RESERVE
 
 KB = 1024
 MB = 1024 * 1024

@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from hongbao.localrun import free_port
+from hongbao.local.node_process import free_port
 
 INFLUXD = Path("/usr/bin/influxd")
 START_TIMEOUT_S = 30.0

@@ -15,11 +15,12 @@ from typing import TYPE_CHECKING
 import uvloop
 
 from hongbao import __version__, flags
-from hongbao.capacity import connections_per_worker, raise_soft_limit, workers_for
 from hongbao.client.config import SERVER_KINDS
 from hongbao.flags import OneLineParser, UsageError
+from hongbao.logs import configure_logging
+from hongbao.node.open_files import raise_soft_limit
+from hongbao.plan import node_workers
 from hongbao.runs import resolve_run_dir, resolve_run_id
-from hongbao.workerloop import configure_logging
 
 if TYPE_CHECKING:
     from hongbao.metrics.sinks import Sink
@@ -40,15 +41,10 @@ def _source_ips(text: str) -> tuple[str, ...]:
 
 
 def _worker_count(count: int | None, connections: int, minimum: int) -> int:
-    if count is None:
-        return workers_for(connections, minimum=minimum)
-    capacity = count * connections_per_worker()
-    if connections > capacity:
-        raise UsageError(
-            f"{connections} connections do not fit {count} workers x "
-            f"{connections_per_worker()} (open-files limit): use --workers auto or more workers"
-        )
-    return count
+    try:
+        return node_workers(count, connections, minimum)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
 
 
 def _sink(args: argparse.Namespace) -> Sink | None:
@@ -61,7 +57,7 @@ def _sink(args: argparse.Namespace) -> Sink | None:
 
 
 def _control_token(args: argparse.Namespace, control_host: str) -> str | None:
-    from hongbao.controlparams import TOKEN_ENV, required_token
+    from hongbao.node.control_params import TOKEN_ENV, required_token
 
     token = args.control_token if args.control_token is not None else os.environ.get(TOKEN_ENV)
     try:
@@ -71,7 +67,7 @@ def _control_token(args: argparse.Namespace, control_host: str) -> str | None:
 
 
 def _add_control_flags(parser: argparse.ArgumentParser, role: str, default_port: int) -> None:
-    from hongbao.controlparams import TOKEN_ENV, describe_routes
+    from hongbao.node.control_params import TOKEN_ENV, describe_routes
 
     parser.add_argument("--control", type=flags.address, default=("127.0.0.1", default_port),
                         help=f"control API HOST:PORT (default 127.0.0.1:{default_port}); "
@@ -198,13 +194,8 @@ def _ledger_check(args: argparse.Namespace) -> int:
     return 0 if balance.ok else 1
 
 
-def _workers(args: argparse.Namespace) -> int:
-    print(workers_for(args.connections, limit=args.fd_limit))
-    return 0
-
-
 def _local_run(args: argparse.Namespace) -> int:
-    from hongbao.localrun import LocalRunPlan, run_local
+    from hongbao.local.run import LocalRunPlan, run_local
 
     return run_local(LocalRunPlan.from_args(args))
 
@@ -287,23 +278,18 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true")
     check.set_defaults(func=_ledger_check)
 
-    workers = commands.add_parser("workers", help="workers needed for a connection count")
-    workers.add_argument("--connections", type=flags.count(0), required=True)
-    workers.add_argument("--fd-limit", type=flags.count(1), help="default: this process's limit")
-    workers.set_defaults(func=_workers)
-
     from hongbao.clocks import register as register_clock
     from hongbao.grafana import register as register_grafana
     from hongbao.lab.commands import register as register_lab
+    from hongbao.local.daemon import register as register_supervise
+    from hongbao.local.phases import register as register_phase
     from hongbao.metrics.commands import register as register_ship
     from hongbao.monitor import register as register_monitor
-    from hongbao.phases import register as register_phase
     from hongbao.plan import register as register_plan
     from hongbao.progress import register as register_progress
     from hongbao.report.commands import register as register_report
     from hongbao.report.knee import register as register_knee
     from hongbao.report.phase_result import register as register_phase_result
-    from hongbao.supervise import register as register_supervise
 
     register_report(commands)
     register_monitor(commands)
@@ -319,7 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     register_grafana(commands)
 
     local = commands.add_parser("local-run", help="phases 1-3 on this machine, small scale")
-    from hongbao.localrun import add_local_run_flags
+    from hongbao.local.run import add_local_run_flags
 
     add_local_run_flags(local)
     local.set_defaults(func=_local_run)

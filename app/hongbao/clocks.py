@@ -38,7 +38,7 @@ def record_offset(run_dir: Path, run_id: str, host: str, offset: float,
 
 
 def _record(args: argparse.Namespace) -> int:
-    from hongbao.phases import ship_now
+    from hongbao.local.phases import ship_now
     from hongbao.runs import resolve_run_dir, resolve_run_id
 
     run_id = resolve_run_id(args.run_id)

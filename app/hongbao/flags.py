@@ -143,7 +143,7 @@ def workers(text: str) -> int | None:
 
 def phase(text: str) -> str:
     """A phase name: 1-64 characters of A-Z a-z 0-9 _ . -"""
-    from hongbao.controlparams import PHASE, BadParameter
+    from hongbao.node.control_params import PHASE, BadParameter
 
     try:
         return PHASE.parse(text)

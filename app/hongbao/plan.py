@@ -1,4 +1,5 @@
-"""Sizing a testbed from its targets: who holds which users, and how many workers.
+"""Every sizing rule: workers from connections and the open-files limit, who holds which
+users, QPS shares, reserves.
 
 ``hongbao plan targets|server|clients`` print JSON for Ansible: the run's targets at a
 scale, the server's workers, each client's first user, user count, workers and QPS shares,
@@ -9,17 +10,52 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import resource
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 from hongbao import flags
-from hongbao.capacity import workers_for
 from hongbao.flags import UsageError
 
 PORTS_PER_ADDRESS = 51000  # the default --source-ports 10000-60999
 SEED_CONNECTIONS = 1_000_000
 SEED_PHASE_QPS = {"phase1": 0, "phase2": 30_000, "phase3": 60_000}
 MAX_SCALE = 10.0
+FD_RESERVE = 200  # per worker: listeners, pipes, log and metric files, the control API
+
+
+def open_files_limit() -> int:
+    """This process's open-files limit (the soft one, which is what accept() hits)."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return soft if soft != resource.RLIM_INFINITY else 1 << 20
+
+
+def connections_per_worker(limit: int | None = None) -> int:
+    limit = open_files_limit() if limit is None else limit
+    if limit <= FD_RESERVE:
+        raise ValueError(f"open-files limit {limit} leaves no room for connections")
+    return limit - FD_RESERVE
+
+
+def workers_for(connections: int, limit: int | None = None, minimum: int = 1) -> int:
+    """The fewest workers that hold ``connections`` within the open-files limit."""
+    return max(minimum, math.ceil(connections / connections_per_worker(limit)))
+
+
+def node_workers(count: int | None, connections: int, minimum: int,
+                 limit: int | None = None) -> int:
+    """A node's worker count: ``count``, checked to hold ``connections`` under the
+    open-files limit (default this process's), or for None ('auto') the fewest that do,
+    at least ``minimum``."""
+    if count is None:
+        return workers_for(connections, limit, minimum)
+    per_worker = connections_per_worker(limit)
+    if connections > count * per_worker:
+        raise ValueError(
+            f"{connections} connections do not fit {count} workers x {per_worker} "
+            "(open-files limit): use --workers auto or more workers")
+    return count
 
 
 @dataclass(frozen=True)

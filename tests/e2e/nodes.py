@@ -13,7 +13,7 @@ from pathlib import Path
 
 import psutil
 
-from hongbao.nodeprocess import NodeProcess, free_port, start_node
+from hongbao.local.node_process import NodeProcess, free_port, start_node
 
 RUN_ID = "test-run"
 

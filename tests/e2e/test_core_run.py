@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from hongbao.local.phases import mark_phase
 from hongbao.metrics.pointfile import read_points
 from hongbao.money import ledger_files, reconcile
-from hongbao.phases import mark_phase
 from hongbao.report.build import CHART_TITLES, write_report
 from hongbao.report.series import build_series
 from hongbao.report.sources import points_from_run_dir

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 
 from hongbao import protocol as p
+from hongbao.local.node_process import control_get, start_node
 from hongbao.metrics.pointfile import read_points
-from hongbao.nodeprocess import control_get, start_node
 from tests.doubles.original_server import (
     ORIGINAL_SETS,
     SHARES_PER_PACKET,

@@ -8,8 +8,8 @@ import io
 from pathlib import Path
 
 from hongbao.cli import main
+from hongbao.local.node_process import NodeProcess
 from hongbao.money import Balance, ledger_files, reconcile
-from hongbao.nodeprocess import NodeProcess
 from hongbao.received import RECEIVED_FIELDS, client_received, paid_by_ledger
 from tests.e2e.nodes import start_client, wait_for, wait_until_steady
 

@@ -23,10 +23,10 @@ import psutil
 import pytest
 
 from hongbao import protocol as p
-from hongbao.capacity import raise_soft_limit
-from hongbao.controlparams import TOKEN_ENV
+from hongbao.local.node_process import NodeProcess, free_port
 from hongbao.metrics.pointfile import read_points
-from hongbao.nodeprocess import NodeProcess, free_port
+from hongbao.node.control_params import TOKEN_ENV
+from hongbao.node.open_files import raise_soft_limit
 from tests.e2e.nodes import start_client, start_server, wait_for
 
 

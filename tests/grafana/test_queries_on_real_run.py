@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 
 from hongbao import grafana
+from hongbao.local.phases import mark_phase
 from hongbao.metrics.influx_query import query_points
 from hongbao.metrics.shipper import Shipper
 from hongbao.metrics.sinks import InfluxV1Sink
-from hongbao.phases import mark_phase
 from tests.conftest import InfluxDBServer
 from tests.e2e.nodes import NodeProcess, start_client, start_server, wait_for
 

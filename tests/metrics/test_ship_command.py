@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from hongbao.localrun import free_port
+from hongbao.local.node_process import free_port
 from hongbao.metrics.commands import register
 from tests.conftest import InfluxDBServer
 from tests.metrics.spoolfiles import FIRST_SECOND, server_points, spool

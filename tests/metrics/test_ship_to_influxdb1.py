@@ -10,11 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from hongbao.local.phases import mark_phase
 from hongbao.metrics.lineprotocol import Point
 from hongbao.metrics.pointfile import run_points
 from hongbao.metrics.shipper import Shipper, shipped_dir
 from hongbao.metrics.sinks import InfluxV1Sink, SinkUnavailable
-from hongbao.phases import mark_phase
 from tests.conftest import InfluxDBServer
 from tests.metrics.spoolfiles import FIRST_SECOND, server_point, server_points, spool
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from hongbao.localrun import free_port
+from hongbao.local.node_process import free_port
 from hongbao.metrics.shipper import Shipper, shipped_dir
 from hongbao.metrics.sinks import InfluxV1Sink, InfluxV2Sink, Sink
 from tests.metrics.spoolfiles import FIRST_SECOND, server_points, spool

@@ -12,6 +12,7 @@ import pytest
 
 from hongbao import protocol as p
 from hongbao.client import worker as client_worker
+from hongbao.client.commands import SetQps
 from hongbao.client.config import ClientConfig
 from hongbao.client.connection import ClientConnection
 from hongbao.client.worker import MAX_CATCH_UP_SECONDS, ClientWorker
@@ -22,7 +23,7 @@ START = 1_000_000  # an even second: the fake clock's first reading
 
 # ---- commands from the node: one helper per kind, the only place their shape is known ----
 def set_qps(worker: ClientWorker, qps: int) -> None:
-    worker.on_command(("qps", qps))
+    worker.on_command(SetQps(qps))
 
 
 # ---- the harness ----

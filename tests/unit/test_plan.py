@@ -2,7 +2,15 @@ from __future__ import annotations
 
 import pytest
 
-from hongbao.plan import plan_clients, plan_server, plan_targets, split_users
+from hongbao.plan import (
+    FD_RESERVE,
+    node_workers,
+    plan_clients,
+    plan_server,
+    plan_targets,
+    split_users,
+    workers_for,
+)
 
 
 def test_seed_topology_splits_a_million_as_16_by_60k_and_40k() -> None:
@@ -47,3 +55,22 @@ def test_server_workers_cover_the_connections_within_the_host_limit() -> None:
         plan_server(1_000_000, 20_000, 10, 256)
     with pytest.raises(ValueError, match="over the limit of 40 processes per host"):
         plan_server(1_000_000, 20_000, None, 40)
+
+
+def test_workers_hold_the_connections_under_the_open_files_limit_less_the_reserve() -> None:
+    per_worker = 1000 - FD_RESERVE
+    assert workers_for(per_worker, limit=1000) == 1
+    assert workers_for(per_worker + 1, limit=1000) == 2
+    assert workers_for(0, limit=1000, minimum=4) == 4
+
+
+def test_a_limit_inside_the_reserve_is_named() -> None:
+    with pytest.raises(ValueError, match="open-files limit 200 leaves no room"):
+        workers_for(1, limit=FD_RESERVE)
+
+
+def test_a_node_takes_auto_workers_or_checks_the_count_it_was_given() -> None:
+    assert node_workers(None, 1601, minimum=1, limit=1000) == 3
+    assert node_workers(2, 1600, minimum=1, limit=1000) == 2
+    with pytest.raises(ValueError, match="1601 connections do not fit 2 workers x 800"):
+        node_workers(2, 1601, minimum=1, limit=1000)

@@ -13,6 +13,7 @@ import pytest
 
 from hongbao import protocol as p
 from hongbao.server import worker as server_worker
+from hongbao.server.commands import SetSendRate, SetShakeRate
 from hongbao.server.config import ServerConfig
 from hongbao.server.connection import ServerConnection
 from hongbao.server.worker import ServerWorker, one_step
@@ -24,12 +25,12 @@ EVERYONE = (0, 2**32 - 1)
 
 # ---- commands from the node: one helper per kind, the only place their shape is known ----
 def start_shake_packets(worker: ServerWorker, qps: float, total: int) -> None:
-    worker.on_command(("shake", qps, total))
+    worker.on_command(SetShakeRate(qps, total))
 
 
 def start_sent_packets(worker: ServerWorker, qps: float, total: int,
                        users: tuple[int, int] = EVERYONE) -> None:
-    worker.on_command(("send", qps, total, *users))
+    worker.on_command(SetSendRate(qps, total, *users))
 
 
 # ---- the harness ----

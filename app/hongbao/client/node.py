@@ -5,18 +5,19 @@ from __future__ import annotations
 
 from typing import Any
 
+from hongbao.client.commands import SetQps
 from hongbao.client.config import ClientConfig
 from hongbao.client.host_latency import HostLatency, latency_file_name
 from hongbao.client.load_window import LoadWindow
 from hongbao.client.source_pairs import SourcePairs
 from hongbao.client.worker import worker_main
-from hongbao.controlapi import Handler
-from hongbao.controlparams import Query
 from hongbao.metrics.shipper import Shipper
 from hongbao.metrics.sinks import Sink
-from hongbao.node import Node
+from hongbao.node.control import Handler
+from hongbao.node.control_params import Query
+from hongbao.node.pool import WorkerHandle, WorkerPool
+from hongbao.node.service import Node
 from hongbao.pacing import split_count
-from hongbao.workerpool import WorkerHandle, WorkerPool
 
 
 class ClientNode(Node):
@@ -75,13 +76,13 @@ class ClientNode(Node):
         self.qps = int(query["qps"])
         self.window.restart(self.qps, self.pool.summed())
         for index, share in enumerate(split_count(self.qps, len(self.pool.workers))):
-            self.pool.send(index, ("qps", share))
+            self.pool.send(index, SetQps(share))
         return {"qps": self.qps}
 
     def on_worker_restarted(self, worker: WorkerHandle) -> None:
         super().on_worker_restarted(worker)
         share = split_count(self.qps, len(self.pool.workers))[worker.index]
-        self.pool.send(worker.index, ("qps", share))
+        self.pool.send(worker.index, SetQps(share))
 
     def routes(self) -> dict[str, Handler]:
         return {**super().routes(), "/qps": self.set_qps}

@@ -19,6 +19,7 @@ from typing import Any
 from hongbao import protocol as p
 from hongbao.backoff import capped_exponential, jittered
 from hongbao.client.claim_book import ClaimBook
+from hongbao.client.commands import SetQps
 from hongbao.client.config import ClientConfig
 from hongbao.client.connection import ClientConnection
 from hongbao.client.counters import CLIENT_GAUGES, ClientCounters
@@ -27,8 +28,9 @@ from hongbao.client.source_pairs import SourcePairs
 from hongbao.metrics import histograms
 from hongbao.metrics.emitter import PerSecondEmitter
 from hongbao.metrics.pointfile import PointFile
+from hongbao.node.commands import SetPhase
+from hongbao.node.worker_loop import WorkerRuntime
 from hongbao.pacing import Pacer, SteadyRate, split_count
-from hongbao.workerloop import WorkerRuntime
 
 log = logging.getLogger(__name__)
 
@@ -95,14 +97,15 @@ class ClientWorker:
         self._timer = self._loop.call_soon(self._step)
         return {"first_user": self.first_user, "users": self.users}
 
-    def on_command(self, command: tuple[Any, ...]) -> None:
-        if command[0] == "qps":
-            self.pacer = Pacer(self.users, command[1])
-            self._wake()
-        elif command[0] == "phase":
-            self.emitter.tags["phase"] = command[1]
-        else:
-            log.error("unknown command %r", command)
+    def on_command(self, command: object) -> None:
+        match command:
+            case SetQps(qps):
+                self.pacer = Pacer(self.users, qps)
+                self._wake()
+            case SetPhase(name):
+                self.emitter.tags["phase"] = name
+            case _:
+                log.error("unknown command %r", command)
 
     def tick(self, second: int) -> dict[str, Any]:
         self.now_s = second + 1

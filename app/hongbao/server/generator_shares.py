@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from hongbao.pacing import split_count
+from hongbao.server.commands import Retune, SetSendRate, SetShakeRate
 
-Command = tuple[int, tuple[Any, ...]]  # (worker index, command for that worker)
+Command = tuple[int, SetShakeRate | SetSendRate | Retune]  # (worker index, its command)
 GENERATOR_STEPS_PER_SECOND = 50  # the worker's generator runs in 50 steps a second
 
 
@@ -24,13 +25,19 @@ class Generator:
     kind: str
     qps: float = 0.0
     total: int = 0
-    extra: tuple[int, ...] = ()
+    extra: tuple[int, ...] = ()  # send: the recipients' (min_uid, max_uid)
     peak_qps: float = 0.0
     assigned: dict[int, int] = field(default_factory=dict)  # worker -> its share of total
     owed: dict[int, int] = field(default_factory=dict)  # dead worker -> what it still owes
 
     def as_dict(self) -> dict[str, Any]:
         return {"qps": self.qps, "total": self.total}
+
+    def setting(self, rate: float, total: int) -> SetShakeRate | SetSendRate:
+        """One worker's command: ``total`` packets at ``rate``."""
+        if self.kind == "shake":
+            return SetShakeRate(rate, total)
+        return SetSendRate(rate, total, *self.extra)
 
 
 class GeneratorShares:
@@ -49,7 +56,7 @@ class GeneratorShares:
         generator.owed = {i: generator.assigned[i] for i in range(self.workers)
                           if i not in running}
         rate = qps / len(running) if running else 0.0
-        return [(i, (kind, rate, generator.assigned[i], *extra)) for i in running]
+        return [(i, generator.setting(rate, generator.assigned[i])) for i in running]
 
     def worker_died(self, index: int, released: dict[str, int],
                     running: list[int]) -> list[Command]:
@@ -64,12 +71,12 @@ class GeneratorShares:
     def worker_back(self, index: int, running: list[int]) -> list[Command]:
         """``running`` holds ``index`` again: it takes what it owes at an even rate."""
         commands: list[Command] = []
-        for kind, generator in self.generators.items():
+        for generator in self.generators.values():
             owed = generator.owed.pop(index, 0)
             generator.assigned[index] = owed
             if owed or generator.qps:
                 rate = generator.qps / len(running)
-                commands.append((index, (kind, rate, owed, *generator.extra)))
+                commands.append((index, generator.setting(rate, owed)))
             commands += self._retune(generator, running, skip=index)
         return commands
 
@@ -78,7 +85,7 @@ class GeneratorShares:
         if not generator.qps or not running:
             return []
         rate = generator.qps / len(running)
-        return [(i, ("retune", generator.kind, rate)) for i in running if i != skip]
+        return [(i, Retune(generator.kind, rate)) for i in running if i != skip]
 
 
 def id_floor(next_id: int, stride: int, peak_rate: float, unreported_s: float) -> int:

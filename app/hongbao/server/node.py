@@ -9,15 +9,16 @@ import time
 from typing import Any
 
 from hongbao import protocol as p
-from hongbao.controlapi import Handler
-from hongbao.controlparams import Query, recipient_range
 from hongbao.metrics.shipper import Shipper
 from hongbao.metrics.sinks import Sink
-from hongbao.node import Node
+from hongbao.node.control import Handler
+from hongbao.node.control_params import Query, recipient_range
+from hongbao.node.pool import WorkerHandle, WorkerPool
+from hongbao.node.service import Node
+from hongbao.server.commands import SkipIds
 from hongbao.server.config import ServerConfig
 from hongbao.server.generator_shares import Command, GeneratorShares, id_floor
 from hongbao.server.worker import worker_main
-from hongbao.workerpool import WorkerHandle, WorkerPool
 
 ID_BASES = {"shake": p.SHAKE_PACKET_ID_BASE, "send": p.SEND_PACKET_ID_BASE}
 
@@ -108,8 +109,8 @@ class ServerNode(Node):
     def on_worker_restarted(self, worker: WorkerHandle) -> None:
         super().on_worker_restarted(worker)
         floors = self.id_floors
-        self.pool.send(worker.index, ("ids", floors["shake"][worker.index],
-                                      floors["send"][worker.index]))
+        self.pool.send(worker.index, SkipIds(floors["shake"][worker.index],
+                                             floors["send"][worker.index]))
         self._send_all(self.shares.worker_back(worker.index, self._running()))
 
     def routes(self) -> dict[str, Handler]:

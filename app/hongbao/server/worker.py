@@ -15,11 +15,14 @@ from multiprocessing.connection import Connection
 from typing import Any
 
 from hongbao import protocol as p
-from hongbao.capacity import FD_RESERVE, fd_limit
 from hongbao.metrics.emitter import PerSecondEmitter
 from hongbao.metrics.pointfile import PointFile
 from hongbao.money import LedgerWriter, split_amount
+from hongbao.node.commands import SetPhase
+from hongbao.node.worker_loop import WorkerRuntime
 from hongbao.pacing import SteadyRate
+from hongbao.plan import FD_RESERVE, open_files_limit
+from hongbao.server.commands import Retune, SetSendRate, SetShakeRate, SkipIds
 from hongbao.server.config import ServerConfig
 from hongbao.server.connection import ServerConnection
 from hongbao.server.counters import SERVER_GAUGES, ServerCounters
@@ -27,7 +30,6 @@ from hongbao.server.online_users import OnlineUsers
 from hongbao.server.send_book import SendBook, SentPacket
 from hongbao.server.shake_sets import ShakeSets
 from hongbao.server.write_ahead import WriteAheadLedger
-from hongbao.workerloop import WorkerRuntime
 
 log = logging.getLogger(__name__)
 
@@ -42,7 +44,7 @@ OUT_OF_DESCRIPTORS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno
 def connection_cap() -> int:
     """Connections this worker holds before it stops accepting: its open-files limit less
     what it keeps for itself."""
-    return max(0, fd_limit() - FD_RESERVE)
+    return max(0, open_files_limit() - FD_RESERVE)
 
 
 def one_step(rate: float) -> int:
@@ -116,30 +118,26 @@ class ServerWorker:
         loop.call_later(LOGIN_SWEEP_INTERVAL, self._close_late_logins)
         return {"port": self._listener.getsockname()[1], "pid": os.getpid()}
 
-    def on_command(self, command: tuple[Any, ...]) -> None:
-        kind = command[0]
+    def on_command(self, command: object) -> None:
         now = time.time()
-        if kind == "shake":
-            _, qps, total = command
-            self.shake_rate = SteadyRate(qps, total, now)
-        elif kind == "send":
-            _, qps, total, low, high = command
-            self.send_rate = SteadyRate(qps, total, now)
-            self.send_range = (low, high)
-        elif kind == "retune":
-            _, which, qps = command
-            (self.shake_rate if which == "shake" else self.send_rate).retune(qps, now)
-        elif kind == "ids":  # a restarted worker skips the ids its predecessor may have used
-            _, shake_floor, send_floor = command
-            self._next_shake_id = max(self._next_shake_id, shake_floor)
-            self._next_send_id = max(self._next_send_id, send_floor)
-            return
-        elif kind == "phase":
-            self.emitter.tags["phase"] = command[1]
-            return
-        else:
-            log.error("unknown command %r", command)
-            return
+        match command:
+            case SetShakeRate(qps, total):
+                self.shake_rate = SteadyRate(qps, total, now)
+            case SetSendRate(qps, total, min_uid, max_uid):
+                self.send_rate = SteadyRate(qps, total, now)
+                self.send_range = (min_uid, max_uid)
+            case Retune(generator, qps):
+                (self.shake_rate if generator == "shake" else self.send_rate).retune(qps, now)
+            case SkipIds(shake_floor, send_floor):
+                self._next_shake_id = max(self._next_shake_id, shake_floor)
+                self._next_send_id = max(self._next_send_id, send_floor)
+                return
+            case SetPhase(name):
+                self.emitter.tags["phase"] = name
+                return
+            case _:
+                log.error("unknown command %r", command)
+                return
         self._ensure_generator_running()
 
     def tick(self, second: int) -> dict[str, Any]:

@@ -14,11 +14,10 @@ from typing import Any
 from rich.console import Console
 
 from hongbao import flags
+from hongbao.local.node_process import NodeProcess, free_port, start_node
+from hongbao.local.phases import mark_phase
 from hongbao.money import ledger_files, reconcile
-from hongbao.nodeprocess import NodeProcess, free_port, start_node
 from hongbao.pacing import split_count
-from hongbao.phases import mark_phase
-from hongbao.report.build import write_report
 from hongbao.report.console import print_summary
 from hongbao.report.series import build_series
 from hongbao.report.sources import histograms_from_run_dir, points_from_run_dir, run_metadata
@@ -206,6 +205,8 @@ def run_local(plan: LocalRunPlan) -> int:
         codes = run.stop()
     if not final:
         return 1
+    from hongbao.report.build import write_report  # lazily: it loads matplotlib
+
     balance = reconcile(ledger_files(plan.run_dir))
     series = build_series(points_from_run_dir(plan.run_dir), plan.run_id,
                           histograms_from_run_dir(plan.run_dir))

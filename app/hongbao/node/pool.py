@@ -2,7 +2,8 @@
 restarting the ones that die.
 
 A node (a server or a client host) runs N worker processes. Each worker gets a duplex
-pipe; it pushes a status dict every second and takes commands (tuples) from the node.
+pipe; it pushes a status dict every second and takes commands (frozen dataclasses) from
+the node.
 A worker counts as live while its process runs and its last status is at most
 ``STALE_AFTER_S`` old; only live workers are summed into the node's status.
 """
@@ -19,7 +20,8 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
 
-from hongbao.restartpolicy import RestartPolicy
+from hongbao.node.commands import Stop
+from hongbao.node.restart_policy import RestartPolicy
 
 log = logging.getLogger(__name__)
 
@@ -158,19 +160,19 @@ class WorkerPool:
         self.restarts += 1
         self._watch(worker)
 
-    def send(self, index: int, message: tuple[Any, ...]) -> None:
+    def send(self, index: int, command: object) -> None:
         worker = self.workers[index]
         if worker.exited:
-            log.debug("%s worker %d is down; dropped %s", self._name, index, message[0])
+            log.debug("%s worker %d is down; dropped %s", self._name, index, command)
             return
         try:
-            worker.conn.send(message)
+            worker.conn.send(command)
         except (BrokenPipeError, OSError):
-            log.warning("%s worker %d is gone; dropped %s", self._name, index, message[0])
+            log.warning("%s worker %d is gone; dropped %s", self._name, index, command)
 
-    def broadcast(self, message: tuple[Any, ...]) -> None:
+    def broadcast(self, command: object) -> None:
         for worker in self.workers:
-            self.send(worker.index, message)
+            self.send(worker.index, command)
 
     def live_workers(self) -> list[WorkerHandle]:
         now = time.time()
@@ -214,7 +216,7 @@ class WorkerPool:
         self._stopping = True
         for timer in self._restart_timers.values():
             timer.cancel()
-        self.broadcast(("stop",))
+        self.broadcast(Stop())
         running = [w for w in self.workers if not w.exited]
         deadline = time.monotonic() + timeout
         while any(w.process.is_alive() for w in running) and time.monotonic() < deadline:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from hongbao.controlparams import (
+from hongbao.node.control_params import (
     MAX_GENERATOR_QPS,
     ROUTES,
     UNLIMITED,

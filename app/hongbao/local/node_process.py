@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from hongbao.controlparams import TOKEN_ENV
+from hongbao.node.control_params import TOKEN_ENV
 
 READY_TIMEOUT = 60.0
 

@@ -1,6 +1,6 @@
 """What the nodes' control APIs accept: each route's parameters with their caps, and the
 pure checks (finite and bounded numbers, safe phase names, one spelling of each
-parameter, a token off loopback). No HTTP here: ``controlapi`` serves these.
+parameter, a token off loopback). No HTTP here: ``node.control`` serves these.
 
 A request is refused when it names a parameter its route does not know, repeats one,
 gives both spellings of one (``sum`` and ``total``), or gives a value that is not a finite

@@ -12,12 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from hongbao import __version__
-from hongbao.controlapi import Handler, build_app, serve
-from hongbao.controlparams import Query
 from hongbao.metrics.emitter import PerSecondEmitter
 from hongbao.metrics.pointfile import PointFile
 from hongbao.metrics.shipper import Shipper
-from hongbao.workerpool import WorkerHandle, WorkerPool
+from hongbao.node.commands import SetPhase
+from hongbao.node.control import Handler, build_app, serve
+from hongbao.node.control_params import Query
+from hongbao.node.pool import WorkerHandle, WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +68,7 @@ class Node:
 
     def on_worker_restarted(self, worker: WorkerHandle) -> None:
         """A restarted worker is ready: it takes the current phase (nodes add its share)."""
-        self.pool.send(worker.index, ("phase", self.phase))
+        self.pool.send(worker.index, SetPhase(self.phase))
 
     async def status(self, _query: Query | None = None) -> dict[str, Any]:
         return {
@@ -90,7 +91,7 @@ class Node:
     async def set_phase(self, query: Query) -> dict[str, Any]:
         name = str(query["name"])
         self.phase = name
-        self.pool.broadcast(("phase", name))
+        self.pool.broadcast(SetPhase(name))
         return {"phase": name}
 
     def _emit_node_point(self, emitter: PerSecondEmitter) -> None:

@@ -15,6 +15,9 @@ from typing import Any, Protocol
 
 import uvloop
 
+from hongbao.logs import configure_logging
+from hongbao.node.commands import Stop
+
 log = logging.getLogger(__name__)
 
 TICK_SLACK = 0.002  # fire just after the second turns
@@ -23,17 +26,11 @@ TICK_SLACK = 0.002  # fire just after the second turns
 class WorkerBody(Protocol):
     async def start(self) -> dict[str, Any]: ...
 
-    def on_command(self, command: tuple[Any, ...]) -> None: ...
+    def on_command(self, command: object) -> None: ...
 
     def tick(self, second: int) -> dict[str, Any]: ...
 
     async def drain(self) -> None: ...
-
-
-def configure_logging(level: int = logging.INFO) -> None:
-    logging.basicConfig(
-        level=level, format="%(asctime)s %(processName)s %(levelname)s %(message)s"
-    )
 
 
 class WorkerRuntime:
@@ -84,7 +81,7 @@ class WorkerRuntime:
             self._stop.set()
             asyncio.get_running_loop().remove_reader(self._conn.fileno())
             return
-        if command[0] == "stop":
+        if isinstance(command, Stop):
             self._stop.set()
         else:
             self._body.on_command(command)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from hongbao.restartpolicy import RestartPolicy
+from hongbao.node.restart_policy import RestartPolicy
 
 
 def test_backoff_doubles_per_worker_and_is_capped() -> None:

@@ -1,5 +1,5 @@
 """Small JSON-over-HTTP control APIs (aiohttp), shared by the server and client nodes.
-What each route accepts, and the checks, are in ``controlparams``."""
+What each route accepts, and the checks, are in ``control_params``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from hongbao.controlparams import ROUTES, BadParameter, Query, authorized, parse_query
+from hongbao.node.control_params import ROUTES, BadParameter, Query, authorized, parse_query
 
 Handler = Callable[[Query], Awaitable[dict[str, Any]]]
 
