@@ -1,6 +1,6 @@
-"""What a client host did since its rate last changed: counter deltas and the merged
-latency histogram of the whole seconds since. The knee search reads it from ``/status``
-at the end of each step and merges the hosts' histograms (``hongbao knee verdict``)."""
+"""What a client host did since its rate last changed: the counters and the merged latency
+histogram of the whole seconds since. The knee search reads it from ``/status`` at the end
+of each step and merges the hosts' histograms (``hongbao knee verdict``)."""
 
 from __future__ import annotations
 
@@ -13,30 +13,39 @@ WINDOW_COUNTERS = ("requests", "responses", "timeouts", "send_skipped")
 
 
 class LoadWindow:
+    """Fed every worker's per-second status; sums the seconds from the one after the last
+    rate change on (a new rate applies from the next whole second)."""
+
     def __init__(self) -> None:
         self._histogram = new_histogram()
-        self._since = time.time()
+        self._since = int(time.time()) + 1
         self._qps = 0
-        self._baseline: dict[str, int] = {}
+        self._sums = dict.fromkeys(WINDOW_COUNTERS, 0)
+        self._seconds: set[int] = set()
+        self._previous: dict[int, dict[str, int]] = {}  # worker -> its last counters
 
-    def restart(self, qps: int, counters: dict[str, int]) -> None:
-        """A new rate from the next second on: the window starts there."""
+    def restart(self, qps: int) -> None:
         self._histogram = new_histogram()
-        self._since = float(int(time.time()) + 1)
+        self._since = int(time.time()) + 1
         self._qps = qps
-        self._baseline = {name: counters.get(name, 0) for name in WINDOW_COUNTERS}
+        self._sums = dict.fromkeys(WINDOW_COUNTERS, 0)
+        self._seconds = set()
 
-    def add_second(self, second: int, encoded: str) -> None:
-        """One worker's histogram of ``second``; seconds before the window are left out."""
-        if second >= self._since:
+    def add_status(self, worker: int, second: int, counters: dict[str, int],
+                   encoded: str | None) -> None:
+        """One worker's tick of ``second``: its cumulative counters and its histogram."""
+        previous = self._previous.get(worker)
+        self._previous[worker] = counters
+        if second < self._since:
+            return
+        self._seconds.add(second)
+        if encoded is not None:
             self._histogram.add(merge_encoded([encoded]))
+        for name in WINDOW_COUNTERS:
+            before = previous.get(name, 0) if previous else 0
+            now = counters.get(name, 0)
+            self._sums[name] += now - before if now >= before else now  # a restarted worker
 
-    def as_status(self, counters: dict[str, int]) -> dict[str, Any]:
-        return {
-            "qps": self._qps,
-            "since": self._since,
-            "seconds": max(0.0, time.time() - self._since),
-            **{name: counters.get(name, 0) - self._baseline.get(name, 0)
-               for name in WINDOW_COUNTERS},
-            "histogram": encode(self._histogram),
-        }
+    def as_status(self) -> dict[str, Any]:
+        return {"qps": self._qps, "since": self._since, "seconds": len(self._seconds),
+                **self._sums, "histogram": encode(self._histogram)}

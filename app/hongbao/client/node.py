@@ -47,9 +47,11 @@ class ClientNode(Node):
 
     def _worker_status(self, worker: WorkerHandle) -> None:
         status = worker.status
+        if "second" in status:
+            self.window.add_status(worker.index, status["second"], status.get("counters", {}),
+                                   status.get("latency_histogram"))
         if "latency_histogram" in status:
             self.latency.add(worker.index, status["second"], status["latency_histogram"])
-            self.window.add_second(status["second"], status["latency_histogram"])
 
     def workers_stopped(self) -> None:
         self.latency.flush()
@@ -68,13 +70,13 @@ class ClientNode(Node):
             "first_user": self.config.first_user,
             "connecting": gauges.get("connecting", 0),
             "latency_us": self.latency.latest,  # this host's, all workers merged
-            "window": self.window.as_status(self.pool.summed()),  # since the last /qps
+            "window": self.window.as_status(),  # since the last /qps
         }
 
     async def set_qps(self, query: Query) -> dict[str, Any]:
         """``qps=0`` pauses sending; a worker that is down gets its share when it is back."""
         self.qps = int(query["qps"])
-        self.window.restart(self.qps, self.pool.summed())
+        self.window.restart(self.qps)
         for index, share in enumerate(split_count(self.qps, len(self.pool.workers))):
             self.pool.send(index, SetQps(share))
         return {"qps": self.qps}
