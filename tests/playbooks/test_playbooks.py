@@ -59,7 +59,9 @@ def minilab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, Pa
 def full_run(minilab: tuple[Path, Path]) -> dict:
     inventory, root = minilab
     runs = root / "runs"
-    result = playbook("run.yml", inventory, *SMALL, "-e", f"testbed_controller_runs_dir={runs}")
+    # The seed's playbook: run.yml's phases, then the knee search with short steps.
+    result = playbook("seed.yml", inventory, *SMALL, "-e", f"testbed_controller_runs_dir={runs}",
+                      "-e", "testbed_phase_knee_step_seconds=3")
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
     return {"output": result.stdout, "run_dir": runs / RUN_ID, "inventory": inventory,
             "runs": runs}
@@ -79,7 +81,29 @@ def test_every_phase_is_recorded_with_start_and_end(full_run: dict) -> None:
     marks = (full_run["run_dir"] / "metrics" / "phase-controller.lp").read_text()
     for phase in ("phase1", "phase2", "phase3"):
         assert f"phase={phase}," in marks
-    assert marks.count('event="start"') == marks.count('event="end"') == 3
+    assert marks.count('event="start"') == marks.count('event="end"') >= 4  # knee steps too
+    assert marks.count('event="hold_start"') == marks.count('event="hold_end"')
+
+
+def test_phase1_prints_progress_and_each_load_phase_its_result(full_run: dict) -> None:
+    output = full_run["output"]
+    assert re.search(r"phase1 +\d+ s: server holds [\d,]+/4,000 connections", output)
+    for phase in ("phase2", "phase3"):
+        assert re.search(rf"^ *{phase} .* held *$", output, re.M), f"no {phase} result row"
+    assert output.count("money so far (from the servers' counters):") >= 2
+
+
+def test_the_knee_search_stops_at_the_first_saturated_step_or_the_last(full_run: dict) -> None:
+    output = full_run["output"]
+    verdicts = re.findall(r"knee step ([\d,]+) QPS: .*: (held|saturated)", output)
+    assert verdicts, "no knee step was judged"
+    assert all(verdict == "held" for _, verdict in verdicts[:-1])
+    summary = json.loads((full_run["run_dir"] / "report" / "summary.json").read_text())
+    held = [int(qps.replace(",", "")) for qps, verdict in verdicts if verdict == "held"]
+    if held:
+        assert f"knee: highest step held {held[-1]} QPS" in output
+    # The report judges each step again over its marked hold window, by the same rule.
+    assert summary["knee"] is None or summary["knee"]["qps"] in held
 
 
 def test_counters_reached_the_monitors_influxdb(full_run: dict) -> None:
