@@ -13,12 +13,13 @@ from hongbao.report.knee import step_verdict
 
 
 def window(latencies_us: list[int], requests: int, responses: int,
-           seconds: float = 20.0) -> dict[str, Any]:
+           seconds: float = 20.0, timeouts: int | None = None) -> dict[str, Any]:
     histogram = new_histogram()
     for value in latencies_us:
         record(histogram, value)
+    lost = requests - responses if timeouts is None else timeouts
     return {"window": {"qps": 0, "since": 0.0, "seconds": seconds, "requests": requests,
-                       "responses": responses, "timeouts": requests - responses,
+                       "responses": responses, "timeouts": lost,
                        "send_skipped": 0, "histogram": encode(histogram)}}
 
 
@@ -40,6 +41,7 @@ def test_the_merged_p99_decides_not_the_worst_hosts() -> None:
 
 def test_unanswered_shakes_and_a_rate_not_held_saturate_a_step() -> None:
     verdict = step_verdict({"client01": window([1_000] * 100, 20_000, 19_900)}, 1000)
+    # 100 of 20,000 timed out (window() sets timeouts = requests - responses)
     assert not verdict["held"]
     assert "answered 99.500% < 99.9%" in verdict["limit"]
     lagging = step_verdict({"client01": window([1_000] * 100, 18_000, 18_000)}, 1000)
@@ -50,3 +52,9 @@ def test_knee_steps_rise_by_the_factor_up_to_the_maximum() -> None:
     assert knee_steps(1000, 1.5, 4000) == [1000, 1500, 2250, 3375, 4000]
     with pytest.raises(ValueError):
         knee_steps(1000, 1.0, 4000)
+
+
+def test_shakes_still_in_flight_at_the_end_of_a_step_are_not_lost() -> None:
+    verdict = step_verdict({"client01": window([1_000] * 100, 20_000, 19_950, timeouts=0)}, 1000)
+    assert verdict["held"], verdict["line"]
+    assert verdict["answered_pct"] == 100.0

@@ -1,6 +1,6 @@
 """One step of the knee search, judged from the client hosts' ``/status`` windows: the
 hosts' latency histograms merged exactly, their counters summed, and the same rule as the
-phase table (p99, answered share, rate held)."""
+phase table (p99, answered share, rate held), where "answered" means not timed out."""
 
 from __future__ import annotations
 
@@ -20,11 +20,13 @@ def step_verdict(statuses: dict[str, dict[str, Any]], target_qps: int) -> dict[s
         raise ValueError("no client status carries a load window: are these client nodes?")
     seconds = min(window["seconds"] for window in windows)
     sent = sum(window["requests"] for window in windows)
-    answered = sum(window["responses"] for window in windows)
+    # A shake counts as unanswered once it timed out: comparing responses with requests
+    # over a short window would count the shakes still in flight at its end as lost.
+    timeouts = sum(window["timeouts"] for window in windows)
     skipped = sum(window["send_skipped"] for window in windows)
     latency = percentiles(merge_encoded(window["histogram"] for window in windows))
     p99_ms = latency["lat_p99_us"] / 1000
-    answered_pct = min(100.0, 100 * answered / sent) if sent else 0.0
+    answered_pct = 100 * (sent - timeouts) / sent if sent else 0.0
     held_qps = sent / seconds if seconds else 0.0
     limits = saturation_limits(held_qps, target_qps, answered_pct, p99_ms, skipped)
     held = not limits
@@ -33,7 +35,7 @@ def step_verdict(statuses: dict[str, dict[str, Any]], target_qps: int) -> dict[s
             f"{len(windows)} hosts): {'held' if held else 'saturated: ' + '; '.join(limits)}")
     return {"qps": target_qps, "held": held, "held_qps": round(held_qps, 1),
             "answered_pct": round(answered_pct, 3), "p99_ms": round(p99_ms, 3),
-            "timeouts": sum(window["timeouts"] for window in windows),
+            "timeouts": timeouts,
             "limit": "; ".join(limits) or None, "line": line}
 
 
