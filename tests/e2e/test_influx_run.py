@@ -21,6 +21,7 @@ from hongbao.report.sources import (
 from tests.e2e.nodes import NodeProcess, mark_phase, start_client, start_server, wait_for
 
 DATABASE = "e2e_outage"
+OUTAGE_S = 60  # DESIGN §10: InfluxDB down for 60 s loses no point
 USERS = 2000
 
 
@@ -37,22 +38,34 @@ def outage_run(influxdb, tmp_path_factory: pytest.TempPathFactory) -> dict:
         server.get("/shake", qps=100, total=2000)
         server.get("/send", qps=20, total=400, min_uid=0, max_uid=USERS - 1)
         client.get("/qps", qps=500)
-        time.sleep(5)
+        wait_for(lambda: server.status()["shipping"]["lines_shipped"] > 0, 30,
+                 "points reaching InfluxDB before the outage")
         influxdb.stop()
         outage = (time.time(), None)
-        time.sleep(10)
+        # InfluxDB stays down for OUTAGE_S while the load goes on; the nodes keep spooling.
+        wait_for(lambda: time.time() - outage[0] >= OUTAGE_S
+                 and server.status()["shipping"]["lines_pending"] > 0, OUTAGE_S + 30,
+                 f"{OUTAGE_S} s of outage with points pending")
         stalled = server.status()["shipping"]
         influxdb.start()
         outage = (outage[0], time.time())
-        time.sleep(5)
+        wait_for(lambda: server.status()["shipping"]["consecutive_failures"] == 0
+                 and client.status()["shipping"]["consecutive_failures"] == 0, 60,
+                 "shipping resumed after the outage")
         client.get("/qps", qps=0)
         mark_phase(run_dir, "phase2", "end", env)
-        time.sleep(1.5)
+        wait_for(lambda: settled(server, client), 30, "every request answered and counted")
         totals = {"server": server.counters(), "client": client.counters()}
     finally:
         codes = [client.stop() if client else None, server.stop()]
     return {"run_dir": run_dir, "totals": totals, "codes": codes, "outage": outage,
             "stalled": stalled}
+
+
+def settled(server: NodeProcess, client: NodeProcess) -> bool:
+    """Every shake answered, and the server has counted as many as the client sent."""
+    sent = client.counters()
+    return sent["requests"] == sent["responses"] == server.counters()["requests"]
 
 
 def local_points(run_dir: Path, measurement: str) -> list:
