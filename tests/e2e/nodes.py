@@ -16,6 +16,7 @@ import psutil
 from hongbao.local.node_process import NodeProcess, free_port, start_node
 
 RUN_ID = "test-run"
+STEADY_S = 1.2  # longer than a tick: counters that did not move for this long are final
 
 
 def start_server(run_dir: Path, workers: int = 2, *extra: str,
@@ -85,3 +86,19 @@ def wait_until_steady(read: Callable[[], object], timeout: float, what: str,
         if latest != value:
             value, since = latest, time.monotonic()
     return value
+
+
+def wait_settled(server: NodeProcess, client: NodeProcess, timeout: float = 30) -> None:
+    """Wait until every shake is answered, the server has counted as many as the client
+    sent, and the client's count has not moved for over a tick (counters are per-second
+    ticks: a send after the rate went to 0 still lands in the current second)."""
+    seen = {"requests": -1, "since": time.monotonic()}
+
+    def settled() -> bool:
+        sent = client.counters()
+        if sent["requests"] != seen["requests"]:
+            seen.update(requests=sent["requests"], since=time.monotonic())
+        return (sent["requests"] == sent["responses"] == server.counters()["requests"]
+                and time.monotonic() - seen["since"] > STEADY_S)
+
+    wait_for(settled, timeout, "every shake answered and counted on both sides")

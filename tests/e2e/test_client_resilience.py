@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import os
 import signal
-import time
 from pathlib import Path
 
 import psutil
 
-from tests.e2e.nodes import start_client, start_server, wait_for
+from tests.e2e.nodes import NodeProcess, start_client, start_server, wait_for, wait_settled
 
 USERS = 500
+
+
+def in_flight(client: NodeProcess) -> int:
+    counters = client.counters()
+    return counters["requests"] - counters["responses"]
 
 
 def test_rate_zero_with_shakes_in_flight_drops_no_connection(tmp_path: Path) -> None:
@@ -21,18 +25,19 @@ def test_rate_zero_with_shakes_in_flight_drops_no_connection(tmp_path: Path) -> 
     try:
         wait_for(lambda: client.counters()["logins"] == USERS, 30, "every user logged in")
         client.get("/qps", qps=USERS)  # every user shakes every second
-        time.sleep(1.5)
+        wait_for(lambda: client.counters()["responses"] >= USERS, 30, "a second of answers")
         (worker,) = [child for child in psutil.Process(server.process.pid).children()
                      if "spawn_main" in " ".join(child.cmdline())]
         os.kill(worker.pid, signal.SIGSTOP)  # the server stalls: shakes pile up in flight
         try:
-            time.sleep(2.5)
+            wait_for(lambda: in_flight(client) >= 2 * USERS, 30,
+                     "two seconds of shakes piled up in flight")
             client.get("/qps", qps=0)
         finally:
             os.kill(worker.pid, signal.SIGCONT)
         wait_for(lambda: client.counters()["responses"] == client.counters()["requests"], 15,
                  "every response")
-        time.sleep(1.2)
+        wait_settled(server, client)
         counters = client.counters()
         assert counters["disconnects"] == 0
         assert counters["timeouts"] == 0

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
@@ -13,7 +12,7 @@ from hongbao.money import ledger_files, reconcile
 from hongbao.report.build import CHART_TITLES, write_report
 from hongbao.report.series import build_series
 from hongbao.report.sources import points_from_run_dir
-from tests.e2e.nodes import NodeProcess, start_client, start_server, wait_for
+from tests.e2e.nodes import NodeProcess, start_client, start_server, wait_for, wait_settled
 
 USERS = 4000
 
@@ -32,13 +31,13 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         server.get("/shake", qps=200, total=500)
         server.get("/send", qps=50, total=100, min_uid=0, max_uid=USERS - 1)
         client.get("/qps", qps=1000)
-        time.sleep(5)
+        wait_for(lambda: client.counters()["requests"] >= 5000, 30, "5 s of shakes at 1,000 QPS")
         wait_for(lambda: server.status()["queued"] == 0
                  and server.counters()["generated"] == 500, 20, "every shake packet won")
         client.get("/qps", qps=0)
         mark_phase(run_dir, "test-run", "phase2", "end", "controller", 1000)
         wait_for(lambda: client.counters()["claims"] == 300, 20, "every share claimed")
-        time.sleep(1.5)  # two ticks: the last responses are counted on both sides
+        wait_settled(server, client)
         result = {"server": server.counters(), "client": client.counters(),
                   "server_status": server.status(), "run_dir": run_dir}
     finally:

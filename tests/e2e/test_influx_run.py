@@ -18,7 +18,14 @@ from hongbao.report.sources import (
     points_from_influx,
     points_from_run_dir,
 )
-from tests.e2e.nodes import NodeProcess, mark_phase, start_client, start_server, wait_for
+from tests.e2e.nodes import (
+    NodeProcess,
+    mark_phase,
+    start_client,
+    start_server,
+    wait_for,
+    wait_settled,
+)
 
 DATABASE = "e2e_outage"
 OUTAGE_S = 60  # DESIGN §10: InfluxDB down for 60 s loses no point
@@ -54,18 +61,12 @@ def outage_run(influxdb, tmp_path_factory: pytest.TempPathFactory) -> dict:
                  "shipping resumed after the outage")
         client.get("/qps", qps=0)
         mark_phase(run_dir, "phase2", "end", env)
-        wait_for(lambda: settled(server, client), 30, "every request answered and counted")
+        wait_settled(server, client)
         totals = {"server": server.counters(), "client": client.counters()}
     finally:
         codes = [client.stop() if client else None, server.stop()]
     return {"run_dir": run_dir, "totals": totals, "codes": codes, "outage": outage,
             "stalled": stalled}
-
-
-def settled(server: NodeProcess, client: NodeProcess) -> bool:
-    """Every shake answered, and the server has counted as many as the client sent."""
-    sent = client.counters()
-    return sent["requests"] == sent["responses"] == server.counters()["requests"]
 
 
 def local_points(run_dir: Path, measurement: str) -> list:

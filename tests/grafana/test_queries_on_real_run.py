@@ -15,7 +15,7 @@ from hongbao.metrics.influx_query import query_points
 from hongbao.metrics.shipper import Shipper
 from hongbao.metrics.sinks import InfluxV1Sink
 from tests.conftest import InfluxDBServer
-from tests.e2e.nodes import NodeProcess, start_client, start_server, wait_for
+from tests.e2e.nodes import NodeProcess, start_client, start_server, wait_for, wait_settled
 
 RUN_ID = "test-run"  # what tests/e2e/nodes.py starts its nodes with
 DATABASE = "grafana_dashboard"
@@ -39,14 +39,14 @@ def short_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, int, int]
         server.get("/shake", qps=100, total=SHAKE_PACKETS)
         server.get("/send", qps=20, total=SENT_PACKETS, min_uid=0, max_uid=USERS - 1)
         client.get("/qps", qps=300)
-        time.sleep(5)
+        wait_for(lambda: client.counters()["requests"] >= 1500, 30, "5 s of shakes at 300 QPS")
         wait_for(lambda: server.counters()["generated"] == SHAKE_PACKETS, 20,
                  "every shake packet generated")
         wait_for(lambda: client.counters()["claims"] == 3 * SENT_PACKETS, 20,
                  "every share claimed")
         client.get("/qps", qps=0)
         mark_phase(run_dir, RUN_ID, "grafana", "end", "controller")
-        time.sleep(1.5)  # two ticks: the last second is written by every worker
+        wait_settled(server, client)
     finally:
         if client is not None:
             client.stop()
