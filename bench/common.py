@@ -186,12 +186,21 @@ class Bench:
                        timeout: float) -> float:
         """Wait until both sides count ``users`` logins more than now; returns seconds."""
         server_before = server.counters().get("logins", 0)
+        counted = {"server": 0, "client": 0}
 
         def done() -> bool:
-            return (server.counters().get("logins", 0) - server_before >= users
-                    and client.counters().get("logins", 0) >= users)
+            counted["server"] = server.counters().get("logins", 0) - server_before
+            counted["client"] = client.counters().get("logins", 0)
+            return counted["server"] >= users and counted["client"] >= users
 
-        return wait_until(f"{users:,} logins", done, timeout, self.nodes)
+        try:
+            return wait_until(f"{users:,} logins", done, timeout, self.nodes)
+        except RuntimeError as error:
+            hint = (f" (the client logged in elsewhere: another process shares port "
+                    f"{server.port} with SO_REUSEPORT?)"
+                    if counted["client"] >= users > counted["server"] else "")
+            raise RuntimeError(f"{error}; server counted {counted['server']:,}, client "
+                               f"{counted['client']:,}{hint}") from None
 
     def requests_per_second(self, pattern: str, start: int, end: int,
                             key: str = "requests") -> list[int]:
