@@ -86,9 +86,10 @@ def cpu_by_pid(processes: Sequence[psutil.Process]) -> dict[int, float]:
 
 
 def machine_busy_seconds() -> float:
-    """CPU seconds every core spent busy (not idle, not waiting for I/O) since boot."""
+    """CPU seconds all cores spent running something since boot (guest time is already in
+    user time; steal is the hypervisor's)."""
     times = psutil.cpu_times()
-    return sum(times) - times.idle - times.iowait
+    return times.user + times.nice + times.system + times.irq + times.softirq
 
 
 def rss_bytes(process: psutil.Process) -> int:
