@@ -1,8 +1,9 @@
 """What the benchmark scripts share: real nodes on loopback, the CPU and memory of their
 processes, requests counted per whole second, medians over runs, and a Markdown table.
 
-Every import from the ``hongbao`` package that the scripts need lives here, so a moved
-module is fixed in one place.
+The node benchmarks import nothing from ``hongbao`` themselves: every such import is here,
+so a moved module is fixed in one place. (``ledger_cost.py`` drives a server worker in
+process and imports it directly.)
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import contextlib
 import json
 import math
 import os
+import resource
 import shutil
+import signal
 import statistics
 import sys
 import tempfile
@@ -41,8 +44,6 @@ def log(message: str) -> None:
 
 
 def fd_hard_limit() -> int:
-    import resource
-
     return resource.getrlimit(resource.RLIMIT_NOFILE)[1]
 
 
@@ -243,7 +244,6 @@ def log_warnings(run_dir: Path) -> list[str]:
 @contextlib.contextmanager
 def stopped_on_signals() -> Iterator[None]:
     """SIGTERM ends the script like Ctrl-C, so ``with Bench()`` blocks stop their nodes."""
-    import signal
 
     def terminate(signum: int, _frame: Any) -> None:
         raise KeyboardInterrupt
