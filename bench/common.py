@@ -198,8 +198,8 @@ class Bench:
         try:
             return wait_until(f"{users:,} logins", done, timeout, self.nodes)
         except RuntimeError as error:
-            hint = (f" (the client logged in elsewhere: another process shares port "
-                    f"{server.port} with SO_REUSEPORT?)"
+            hint = (f" (only the client got there: did it reach another listener on port "
+                    f"{server.port}?)"
                     if counted["client"] >= users > counted["server"] else "")
             raise RuntimeError(f"{error}; server counted {counted['server']:,}, client "
                                f"{counted['client']:,}{hint}") from None
