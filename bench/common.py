@@ -201,6 +201,7 @@ class Bench:
             hint = (f" (only the client got there: did it reach another listener on port "
                     f"{server.port}?)"
                     if counted["client"] >= users > counted["server"] else "")
+            log(f"server /status at the timeout: {json.dumps(server.status())}")
             raise RuntimeError(f"{error}; server counted {counted['server']:,}, client "
                                f"{counted['client']:,}{hint}") from None
 
