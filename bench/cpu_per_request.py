@@ -85,8 +85,8 @@ def measure_window(bench: Bench, server: NodeProcess, client: NodeProcess, qps: 
     sleep_until(end + 0.003)
     busy1 = machine_busy_seconds()
     after = {side: cpu_by_role(tree, worker_pids) for side, tree in trees.items()}
-    used = {side: (after[side][0] - before[side][0], after[side][1] - before[side][1])
-            for side in trees}
+    used = {side: (max(0.0, after[side][0] - before[side][0]),
+                   max(0.0, after[side][1] - before[side][1])) for side in trees}
     return Window(
         target_qps=qps, seconds=seconds,
         server_requests=sum(bench.requests_per_second(f"server-{server.name}-w*.lp", start,
