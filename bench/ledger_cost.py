@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import shutil
 import statistics
 import sys
@@ -35,6 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import uvloop
+from common import figure, log, print_table, save_json
 
 from hongbao.money import LedgerWriter
 from hongbao.server.config import ServerConfig
@@ -51,6 +51,9 @@ class DroppingConnection:
 
     def __init__(self, user_id: int) -> None:
         self.user_id = user_id
+
+    def spend_budget(self, second: int, per_second: int) -> bool:
+        return True  # no per-connection shedding: every shake is answered
 
     def write(self, data: bytes) -> None:
         pass
@@ -194,18 +197,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
-def print_table(title: str, rows: list[list[str]], headers: list[str], notes: list[str]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title=title, caption="\n".join(notes), caption_justify="left")
-    for index, header in enumerate(headers):
-        table.add_column(header, justify="left" if index == 0 else "right")
-    for row in rows:
-        table.add_row(*row)
-    Console(width=max(120, shutil.get_terminal_size().columns)).print(table)
-
-
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     base = args.dir or Path(tempfile.mkdtemp(prefix="hongbao-ledger-bench-"))
@@ -213,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     try:
         for run in range(args.runs):
-            print(f"run {run + 1}/{args.runs}", file=sys.stderr, flush=True)
+            log(f"run {run + 1}/{args.runs}")
             for per_pass in args.per_pass:
                 for mode in MODES:  # interleaved, so drift hits every mode alike
                     run_dir = base / f"run{run}-{per_pass}-{mode.replace(' ', '_')}"
@@ -232,24 +223,20 @@ def main(argv: list[str] | None = None) -> int:
     for mode in MODES:
         row = [mode]
         for per_pass in args.per_pass:
-            value = medians[mode][per_pass]
-            spread = samples[mode][per_pass]
-            extra = (value - floor[per_pass]) / args.win_ratio
-            row += [f"{value:.2f} ({min(spread):.2f}-{max(spread):.2f})",
+            extra = (medians[mode][per_pass] - floor[per_pass]) / args.win_ratio
+            row += [figure(samples[mode][per_pass], 2),
                     "—" if mode == "no ledger" else f"{extra:+.2f}"]
         rows.append(row)
-    title = (f"write-ahead ledger cost: {args.shakes:,} shakes per cell, "
+    print(f"write-ahead ledger cost: {args.shakes:,} shakes per cell, "
              f"{args.win_ratio:g} of them paid, median of {args.runs} runs "
-             f"({time.monotonic() - started:.0f} s)")
-    print_table(title, rows, headers, [
+          f"({time.monotonic() - started:.0f} s)\n")
+    print_table(headers, rows, [
         "µs/shake: worker CPU (user + sys) per shake answered, median (min-max) over runs",
         "+ledger µs/payout: (µs/shake - 'no ledger' µs/shake) / win ratio: what one paid "
         "shake's ledger record costs",
         "replies go to connections that drop them: socket writes are not in these figures",
     ])
-    if args.json:
-        args.json.write_text(json.dumps({"settings": {k: str(v) for k, v in vars(args).items()},
-                                         "samples_us_per_shake": samples}, indent=1))
+    save_json(args.json, {"settings": vars(args), "samples_us_per_shake": samples})
     return 0
 
 
