@@ -27,9 +27,9 @@ from typing import Any, TypeVar
 
 import psutil
 
-from hongbao.capacity import FD_RESERVE
+from hongbao.local.node_process import NodeProcess, free_port, start_node
 from hongbao.metrics.pointfile import read_points
-from hongbao.nodeprocess import NodeProcess, free_port, start_node
+from hongbao.plan import FD_RESERVE
 
 KB = 1024
 STOP_TIMEOUT = 20.0
