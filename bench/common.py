@@ -67,11 +67,11 @@ def process_tree(pid: int) -> list[psutil.Process]:
 
 
 def node_workers(node: NodeProcess) -> list[psutil.Process]:
-    """The node's multiprocessing-spawned worker processes (not its resource tracker)."""
+    """The node's worker processes, by their titles (not multiprocessing's resource tracker)."""
     workers = []
     for child in psutil.Process(node.process.pid).children():
         with contextlib.suppress(psutil.NoSuchProcess):
-            if "spawn_main" in " ".join(child.cmdline()):
+            if " ".join(child.cmdline()).startswith("hongbao "):
                 workers.append(child)
     return workers
 

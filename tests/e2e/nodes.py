@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -52,11 +53,12 @@ def mark_phase(run_dir: Path, name: str, event: str, env: dict[str, str] | None 
 
 
 def worker_pids(node: NodeProcess) -> list[int]:
-    """The node's spawned worker processes (not multiprocessing's resource tracker)."""
+    """The node's worker processes, told apart by their titles ("hongbao server w0
+    run=test-run"), not multiprocessing's resource tracker."""
     pids = []
     for child in psutil.Process(node.process.pid).children():
         with contextlib.suppress(psutil.NoSuchProcess):
-            if "spawn_main" in " ".join(child.cmdline()):
+            if re.fullmatch(rf"hongbao \w+ w\d+ run={RUN_ID}", " ".join(child.cmdline()).strip()):
                 pids.append(child.pid)
     return sorted(pids)
 

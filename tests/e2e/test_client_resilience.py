@@ -7,9 +7,14 @@ import os
 import signal
 from pathlib import Path
 
-import psutil
-
-from tests.e2e.nodes import NodeProcess, start_client, start_server, wait_for, wait_settled
+from tests.e2e.nodes import (
+    NodeProcess,
+    start_client,
+    start_server,
+    wait_for,
+    wait_settled,
+    worker_pids,
+)
 
 USERS = 500
 
@@ -26,15 +31,14 @@ def test_rate_zero_with_shakes_in_flight_drops_no_connection(tmp_path: Path) -> 
         wait_for(lambda: client.counters()["logins"] == USERS, 30, "every user logged in")
         client.get("/qps", qps=USERS)  # every user shakes every second
         wait_for(lambda: client.counters()["responses"] >= USERS, 30, "a second of answers")
-        (worker,) = [child for child in psutil.Process(server.process.pid).children()
-                     if "spawn_main" in " ".join(child.cmdline())]
-        os.kill(worker.pid, signal.SIGSTOP)  # the server stalls: shakes pile up in flight
+        (worker,) = worker_pids(server)
+        os.kill(worker, signal.SIGSTOP)  # the server stalls: shakes pile up in flight
         try:
             wait_for(lambda: in_flight(client) >= 2 * USERS, 30,
                      "two seconds of shakes piled up in flight")
             client.get("/qps", qps=0)
         finally:
-            os.kill(worker.pid, signal.SIGCONT)
+            os.kill(worker, signal.SIGCONT)
         wait_for(lambda: client.counters()["responses"] == client.counters()["requests"], 15,
                  "every response")
         wait_settled(server, client)

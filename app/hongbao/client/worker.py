@@ -29,7 +29,7 @@ from hongbao.metrics import histograms
 from hongbao.metrics.emitter import PerSecondEmitter
 from hongbao.metrics.pointfile import PointFile
 from hongbao.node.commands import SetPhase
-from hongbao.node.worker_loop import WorkerRuntime
+from hongbao.node.worker_loop import WorkerRuntime, worker_title
 from hongbao.pacing import Pacer, SteadyRate, split_count
 
 log = logging.getLogger(__name__)
@@ -381,4 +381,5 @@ def connect_error_reason(error: BaseException, timeout_s: float) -> str:
 
 def worker_main(config: ClientConfig, index: int, conn: Connection) -> None:
     """Entry point of a spawned client worker process."""
-    raise SystemExit(WorkerRuntime(ClientWorker(config, index), conn).run())
+    raise SystemExit(WorkerRuntime(ClientWorker(config, index), conn,
+                                   worker_title("client", index, config.run_id)).run())

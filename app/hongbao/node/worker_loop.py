@@ -14,6 +14,7 @@ from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
 import uvloop
+from setproctitle import setproctitle
 
 from hongbao.logs import configure_logging
 from hongbao.node.commands import Stop
@@ -21,6 +22,11 @@ from hongbao.node.commands import Stop
 log = logging.getLogger(__name__)
 
 TICK_SLACK = 0.002  # fire just after the second turns
+
+
+def worker_title(role: str, index: int, run_id: str) -> str:
+    """The process title of a worker: ``ps`` tells ``hongbao server w12 run=r1`` apart."""
+    return f"hongbao {role} w{index} run={run_id}"
 
 
 class WorkerBody(Protocol):
@@ -36,13 +42,16 @@ class WorkerBody(Protocol):
 class WorkerRuntime:
     """Runs one WorkerBody until it is told to stop, then drains it and exits."""
 
-    def __init__(self, body: WorkerBody, conn: Connection) -> None:
+    def __init__(self, body: WorkerBody, conn: Connection, title: str | None = None) -> None:
         self._body = body
         self._conn = conn
+        self._title = title  # what ps shows for this worker, e.g. "hongbao server w12 run=r1"
         self._stop: asyncio.Event | None = None
         self._tick_handle: asyncio.TimerHandle | None = None
 
     def run(self) -> int:
+        if self._title:
+            setproctitle(self._title)
         configure_logging()
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the node's to handle
         try:

@@ -19,7 +19,7 @@ from hongbao.metrics.emitter import PerSecondEmitter
 from hongbao.metrics.pointfile import PointFile
 from hongbao.money import LedgerWriter, split_amount
 from hongbao.node.commands import SetPhase
-from hongbao.node.worker_loop import WorkerRuntime
+from hongbao.node.worker_loop import WorkerRuntime, worker_title
 from hongbao.pacing import SteadyRate
 from hongbao.plan import FD_RESERVE, open_files_limit
 from hongbao.server.commands import Retune, SetSendRate, SetShakeRate, SkipIds
@@ -421,5 +421,5 @@ class ServerWorker:
 def worker_main(config: ServerConfig, index: int, conn: Connection) -> None:
     """Entry point of a spawned server worker process."""
     worker = ServerWorker(config, index)
-    code = WorkerRuntime(worker, conn).run()
+    code = WorkerRuntime(worker, conn, worker_title("server", index, config.run_id)).run()
     raise SystemExit(code or (DEGRADED_EXIT if worker.degraded else 0))
