@@ -13,7 +13,9 @@ RECEIVED_FIELDS = ("won", "won_amount", "claims", "claimed_amount")
 
 def client_received(run_dir: Path) -> dict[str, int]:
     """Totals of the clients' won and claimed counts and amounts: the sum of their
-    per-second points (each point holds that second's increase)."""
+    per-second points (each point holds that second's increase). A claim answered with 0
+    cents paid nothing (our server answers a stranger's, a double or a degraded worker's
+    claim so), so ``claims`` counts only the paid ones, as the ledger does."""
     files = sorted(metrics_dir(run_dir).glob("client-*.lp"))
     if not files:
         raise ValueError(f"no client metrics (client-*.lp) under {metrics_dir(run_dir)}")
@@ -23,6 +25,7 @@ def client_received(run_dir: Path) -> dict[str, int]:
             if point.measurement == "client":
                 for name in RECEIVED_FIELDS:
                     totals[name] += int(point.fields.get(name, 0))
+                totals["claims"] -= int(point.fields.get("claims_zero", 0))
     return totals
 
 

@@ -10,11 +10,14 @@ from typing import Any
 from hongbao.metrics.histograms import encode, merge_encoded, new_histogram
 
 WINDOW_COUNTERS = ("requests", "responses", "timeouts", "send_skipped")
+# The window starts this many whole seconds after the change: a worker may get the new
+# rate just after the next second began (the pipe), and applies it from the one after.
+SETTLE_SECONDS = 2
 
 
 class LoadWindow:
-    """Fed every worker's per-second status; sums the seconds from the one after the last
-    rate change on (a new rate applies from the next whole second)."""
+    """Fed every worker's per-second status; sums the whole seconds from SETTLE_SECONDS
+    after the last rate change on."""
 
     def __init__(self) -> None:
         self._histogram = new_histogram()
@@ -26,7 +29,7 @@ class LoadWindow:
 
     def restart(self, qps: int) -> None:
         self._histogram = new_histogram()
-        self._since = int(time.time()) + 1
+        self._since = int(time.time()) + SETTLE_SECONDS
         self._qps = qps
         self._sums = dict.fromkeys(WINDOW_COUNTERS, 0)
         self._seconds = set()
