@@ -27,9 +27,9 @@ from typing import Any, TypeVar
 
 import psutil
 
+from hongbao import plan
 from hongbao.local.node_process import NodeProcess, free_port, start_node
 from hongbao.metrics.pointfile import read_points
-from hongbao.plan import FD_RESERVE
 
 KB = 1024
 STOP_TIMEOUT = 20.0
@@ -48,13 +48,13 @@ def fd_hard_limit() -> int:
 
 
 def connections_per_worker() -> int:
-    """What one worker process may hold under the open-files limit."""
-    return fd_hard_limit() - FD_RESERVE
+    """What one worker may hold: plan.py's rule at the hard limit (nodes raise to it)."""
+    return plan.connections_per_worker(fd_hard_limit())
 
 
 def workers_for(connections: int) -> int:
-    """The fewest worker processes that hold ``connections`` under the open-files limit."""
-    return max(1, math.ceil(connections / connections_per_worker()))
+    """The fewest workers that hold ``connections``: plan.py's rule at the hard limit."""
+    return plan.workers_for(connections, limit=fd_hard_limit())
 
 
 # ---------------------------------------------------------------- processes
