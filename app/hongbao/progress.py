@@ -72,6 +72,14 @@ def connect_progress(statuses: dict[str, dict[str, Any]], server: str, target: i
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.begin:  # phase 1 starts now: rates and the timeout count from here
+        args.state.parent.mkdir(parents=True, exist_ok=True)
+        args.state.write_text(json.dumps({"started": time.time()}))
+        return 0
+    missing = [flag for flag, value in (("--server", args.server), ("--target", args.target),
+                                        ("--timeout", args.timeout)) if value is None]
+    if missing:
+        raise flags.UsageError(f"connect-progress needs {', '.join(missing)} (or --begin)")
     try:
         statuses = json.load(sys.stdin)
     except json.JSONDecodeError as error:
@@ -88,11 +96,14 @@ def _run(args: argparse.Namespace) -> int:
 def register(commands: argparse._SubParsersAction) -> None:
     parser = commands.add_parser(
         "connect-progress", help="phase 1 progress from the nodes' statuses (stdin: JSON)")
-    parser.add_argument("--server", required=True, help="the server's host name in the JSON")
-    parser.add_argument("--target", type=flags.count(1), required=True,
-                        help="connections the server must hold")
+    parser.add_argument("--begin", action="store_true",
+                        help="phase 1 starts now: forget earlier rounds and count the rate "
+                             "and the timeout from here (reads no stdin)")
+    parser.add_argument("--server", help="the server's host name in the JSON")
+    parser.add_argument("--target", type=flags.count(1), help="connections the server must hold")
     parser.add_argument("--state", type=Path, required=True,
                         help="file that keeps the previous round (created if missing)")
-    parser.add_argument("--timeout", type=flags.positive, required=True,
-                        help="seconds since the first round before phase 1 times out")
+    parser.add_argument("--timeout", type=flags.positive,
+                        help="seconds since --begin (or the first round) before phase 1 "
+                             "times out")
     parser.set_defaults(func=_run)

@@ -3,6 +3,8 @@ on stderr and exit status 2, never a traceback."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from hongbao import flags
@@ -55,6 +57,16 @@ def test_a_port_given_twice_differently_is_a_usage_error(
     err = capsys.readouterr().err
     assert err.strip() == ("hongbao server: error: --listen names port 7100 and --port 7200: "
                            "give one")
+
+
+def test_connect_progress_names_the_flags_a_round_needs(
+        capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    state = tmp_path / "progress.json"
+    assert main(["connect-progress", "--state", str(state), "--server", "server"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "hongbao connect-progress: error: connect-progress needs --target, --timeout "
+        "(or --begin)")
+    assert not state.exists()
 
 
 @pytest.mark.parametrize(("text", "expected"), [

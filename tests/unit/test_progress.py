@@ -41,3 +41,11 @@ def test_it_times_out_only_when_not_done() -> None:
     assert connect_progress(statuses(10, 5, 5), "server", 200, state, 61.0, 60)["timed_out"]
     assert not connect_progress(statuses(200, 100, 100), "server", 200, state, 62.0,
                                 60)["timed_out"]
+
+
+def test_the_rate_and_the_timeout_count_from_the_phase_start() -> None:
+    state: dict[str, Any] = {"started": 990.0}  # as 'connect-progress --begin' leaves it
+    first = connect_progress(statuses(150, 100, 50), "server", 200, state, 1000.0, 15)
+    assert first["line"].startswith("phase1   10 s: server holds 150/200 connections (15/s)")
+    assert connect_progress(statuses(150, 100, 50), "server", 200, state, 1005.0,
+                            15)["timed_out"]
