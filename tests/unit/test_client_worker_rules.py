@@ -225,3 +225,37 @@ def test_a_connection_without_login_ok_is_aborted_at_login_wait_and_retried(
     assert START + 30.0 + 0.25 <= retry_at < START + 30.0 + 0.75  # first backoff, jittered
     tick_at(worker, clock, START + 90.0)
     assert worker.counters.login_timeouts == 1
+
+
+def test_login_timeouts_shrink_the_connects_in_flight(tmp_path: Path, clock: FakeClock) -> None:
+    worker = new_worker(tmp_path, users=200, qps=0, login_wait_s=30.0, max_connecting=1000)
+    stuck = [connect(worker, k) for k in range(40)]
+    before = worker._window.size
+    clock.now = START + 30.0
+    status = worker.tick(START + 29)  # none got LOGIN_OK: all 40 time out together
+    assert all(transport.aborted for _, transport in stuck)
+    assert status["gauges"]["connect_window"] == before // 2  # one signal, one halving
+
+
+def test_a_window_shrunk_below_the_connects_in_flight_holds_users_back_but_loses_none(
+        tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    worker = new_worker(tmp_path, users=100, qps=0, max_connecting=1000)
+    started: list[int] = []
+
+    def start_connect(k: int) -> None:  # the connect itself is the event loop's business
+        worker._connecting += 1
+        started.append(k)
+
+    monkeypatch.setattr(worker, "_start_connect", start_connect)
+    worker._connect_rate = client_worker.SteadyRate(1000.0, worker.users, START)
+    worker._connecting = 20  # in flight when the server fell behind
+    for second in range(5):
+        worker._window.congested(START + second)
+    assert worker._window.size < 20
+    worker._connect_due(START + 1.0)  # every user is due, none may start
+    assert started == []
+    worker._connecting = 0  # those 20 ended (logged in or failed)
+    while len(started) < worker.users:
+        worker._connecting = 0
+        worker._connect_due(START + 2.0)
+    assert started == list(range(worker.users))  # each once, in order

@@ -16,8 +16,8 @@ class ClientConnection(asyncio.Protocol):
     ``inflight`` how many are unanswered (responses come back in order); ``queued`` is how
     many of its shakes are still in the worker's timeout queue, answered or not."""
 
-    __slots__ = ("_rest", "_worker", "inflight", "logged_in", "login_expired", "pending",
-                 "queued", "transport", "user")
+    __slots__ = ("_rest", "_worker", "connected_at", "inflight", "logged_in", "login_expired",
+                 "pending", "queued", "transport", "user")
 
     def __init__(self, worker: ClientWorker, user: int) -> None:
         self._worker = worker
@@ -26,6 +26,7 @@ class ClientConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.logged_in = False
         self.login_expired = False
+        self.connected_at = 0.0  # when the socket was up: the login's round trip starts
         self.pending = 0.0
         self.inflight = 0
         self.queued = 0

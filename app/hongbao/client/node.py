@@ -69,6 +69,7 @@ class ClientNode(Node):
             "users": self.config.users,
             "first_user": self.config.first_user,
             "connecting": gauges.get("connecting", 0),
+            "connect_window": gauges.get("connect_window", 0),  # connects allowed in flight
             "latency_us": self.latency.latest,  # this host's, all workers merged
             "window": self.window.as_status(),  # since the last /qps
         }

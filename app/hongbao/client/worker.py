@@ -21,6 +21,7 @@ from hongbao.backoff import capped_exponential, jittered
 from hongbao.client.claim_book import ClaimBook
 from hongbao.client.commands import SetQps
 from hongbao.client.config import ClientConfig
+from hongbao.client.connect_window import ConnectWindow
 from hongbao.client.connection import ClientConnection
 from hongbao.client.counters import CLIENT_GAUGES, ClientCounters
 from hongbao.client.latency import LatencyRecorder
@@ -39,6 +40,7 @@ STEP = 1 / STEPS_PER_SECOND  # seconds between connect and send steps
 MAX_CATCH_UP_SECONDS = 5  # after a longer stall, missed sends are counted, not sent
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
+SLOW_LOGIN_SHARE = 1 / 6  # a login slower than this share of --login-wait: the server is behind
 LINGER_ZERO = struct.pack("ii", 1, 0)  # close with RST: no TIME-WAIT pile-up
 
 
@@ -78,7 +80,8 @@ class ClientWorker:
         self._attempts: dict[int, int] = {}
         self._detours: dict[int, int] = {}  # users whose own (ip, port) pair was taken
         self._connecting = 0
-        self._max_connecting = max(1, split_count(config.max_connecting, config.workers)[index])
+        self._window = ConnectWindow(split_count(config.max_connecting, config.workers)[index],
+                                     slow_login_s=config.login_wait_s * SLOW_LOGIN_SHARE)
         self._schedule: list[int] = []
         self._schedule_second = 0
         self._cursor = 0
@@ -118,6 +121,7 @@ class ClientWorker:
             "second": second,
             "latency_histogram": self.latency.take(second),
             "gauges": {"users": self.users, "connecting": self._connecting,
+                       "connect_window": self._window.size,
                        "qps": self.pacer.qps},
         }
 
@@ -165,7 +169,7 @@ class ClientWorker:
         self._timer = self._loop.call_later(next_step - time.time(), self._step)
 
     def _connect_due(self, now: float) -> None:
-        room = self._max_connecting - self._connecting
+        room = max(0, self._window.size - self._connecting)  # the window may have shrunk
         while self._retries and self._retries[0][0] <= now and room > 0:
             _, k = heapq.heappop(self._retries)
             self._start_connect(k)
@@ -203,6 +207,8 @@ class ClientWorker:
             if isinstance(error, OSError) and error.errno == errno.EADDRINUSE:
                 self._detours[k] = self._detours.get(k, 0) + 1  # next time, a spare pair
             self._connecting -= 1
+            if isinstance(error, TimeoutError):
+                self._window.congested(time.time())
             self._connect_failed(k, connect_error_reason(error, self.config.timeout_s))
         # On success the user stays "connecting" until LOGIN_OK (logged_in) or the close.
 
@@ -287,6 +293,7 @@ class ClientWorker:
             _, connection = waiting.popleft()
             if not connection.logged_in and connection.transport is not None:
                 self.counters.login_timeouts += 1
+                self._window.congested(now)
                 connection.login_expired = True
                 connection.transport.abort()
 
@@ -295,10 +302,14 @@ class ClientWorker:
         k = connection.user - self.first_user
         self.connections[k] = connection
         self.counters.connections += 1
-        self._awaiting_login.append((time.time() + self.config.login_wait_s, connection))
+        connection.connected_at = time.time()
+        self._awaiting_login.append((connection.connected_at + self.config.login_wait_s,
+                                     connection))
 
     def logged_in(self, connection: ClientConnection) -> None:
         connection.logged_in = True
+        now = time.time()
+        self._window.logged_in(now - connection.connected_at, now)
         self._attempts.pop(connection.user - self.first_user, None)
         self._connecting -= 1
         self.counters.logins += 1
