@@ -19,7 +19,7 @@ from hongbao.client.config import SERVER_KINDS
 from hongbao.flags import OneLineParser, UsageError
 from hongbao.logs import configure_logging
 from hongbao.node.open_files import raise_soft_limit
-from hongbao.plan import node_workers
+from hongbao.plan import SERVER_FILL, node_workers
 from hongbao.runs import resolve_run_dir, resolve_run_id
 
 if TYPE_CHECKING:
@@ -40,9 +40,10 @@ def _source_ips(text: str) -> tuple[str, ...]:
         raise argparse.ArgumentTypeError(str(error).removeprefix("--source-ips: ")) from None
 
 
-def _worker_count(count: int | None, connections: int, minimum: int) -> int:
+def _worker_count(count: int | None, connections: int, minimum: int,
+                  fill: float = 1.0) -> int:
     try:
-        return node_workers(count, connections, minimum)
+        return node_workers(count, connections, minimum, fill=fill)
     except ValueError as error:
         raise UsageError(str(error)) from None
 
@@ -114,7 +115,7 @@ def _server(args: argparse.Namespace) -> int:
             port=listen_port if listen_port is not None else
             (args.port if args.port is not None else DEFAULT_SERVER_PORT),
             workers=_worker_count(args.workers, args.expect_connections,
-                                  minimum=os.cpu_count() or 1),
+                                  minimum=os.cpu_count() or 1, fill=SERVER_FILL),
             n_sets=args.sets,
             max_qps=args.max_qps,
             max_qps_per_connection=args.max_qps_per_connection,

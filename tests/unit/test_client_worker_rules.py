@@ -222,6 +222,9 @@ def test_a_connection_without_login_ok_is_aborted_at_login_wait_and_retried(
     assert worker._connecting == 0
     [(retry_at, k)] = worker._retries
     assert k == 0
+    # The retry binds another source pair: the server's SO_REUSEPORT hash of the old one may
+    # lead to a worker that does not accept (one at its open-files cap).
+    assert worker._detours == {0: 1}
     assert START + 30.0 + 0.25 <= retry_at < START + 30.0 + 0.75  # first backoff, jittered
     tick_at(worker, clock, START + 90.0)
     assert worker.counters.login_timeouts == 1

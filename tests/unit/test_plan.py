@@ -50,8 +50,9 @@ def test_targets_scale_the_seed_and_size_the_phase_totals() -> None:
 
 
 def test_server_workers_cover_the_connections_within_the_host_limit() -> None:
-    assert plan_server(1_000_000, 20_000, None, 256).workers == 51
-    with pytest.raises(ValueError, match="need 51 server workers"):
+    # SO_REUSEPORT's hash spreads unevenly: each worker is sized to 95% of its room
+    assert plan_server(1_000_000, 20_000, None, 256).workers == 54
+    with pytest.raises(ValueError, match="need 54 server workers"):
         plan_server(1_000_000, 20_000, 10, 256)
     with pytest.raises(ValueError, match="over the limit of 40 processes per host"):
         plan_server(1_000_000, 20_000, None, 40)

@@ -34,4 +34,7 @@ def test_a_taken_pair_detours_to_a_spare_beyond_every_users_own() -> None:
     spare = pairs.pair(2, 6, detour=1)
     assert spare == ("127.0.0.2", 10008) and spare not in own
     assert pairs.pair(2, 6, detour=2) == ("127.0.0.3", 10004)
-    assert pairs.pair(2, 6, detour=3) == pairs.pair(2, 6)  # no spare left: its own again
+    assert pairs.pair(2, 6, detour=3) == ("127.0.0.2", 10006)  # round the spares
+    assert all(pairs.pair(k, 6, detour=d) not in own for k in range(6) for d in range(1, 9))
+    full = SourcePairs(("127.0.0.2",), 10000, 10005)  # 6 pairs, 6 users: no spare at all
+    assert full.pair(2, 6, detour=1) == full.pair(2, 6)

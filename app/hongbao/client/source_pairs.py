@@ -50,12 +50,14 @@ class SourcePairs:
 
         ``detour`` > 0 picks a spare pair instead, for when the user's own pair is taken
         by someone else (say, a connection whose ephemeral port the kernel chose): spares
-        lie beyond the ``users`` pairs the host's users own, so they never collide."""
+        lie beyond the ``users`` pairs the host's users own, so they never collide; each
+        further detour picks another spare, round the spares."""
         if not self.ips:
             return None
-        index = k + detour * users
-        if index >= self.capacity:
-            index = k  # no spare left: keep retrying the user's own pair
+        spares = self.capacity - users
+        index = k
+        if detour > 0 and spares > 0:
+            index = users + (k + (detour - 1) * users) % spares
         ip_index, port_offset = divmod(index, self.ports_per_ip)
         return self.ips[ip_index], self.port_low + port_offset
 

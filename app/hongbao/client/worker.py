@@ -204,13 +204,20 @@ class ClientWorker:
             )
         except Exception as error:  # whatever failed, the user retries with backoff
             sock.close()
-            if isinstance(error, OSError) and error.errno == errno.EADDRINUSE:
-                self._detours[k] = self._detours.get(k, 0) + 1  # next time, a spare pair
             self._connecting -= 1
             if isinstance(error, TimeoutError):
                 self._window.congested(time.time())
+            if isinstance(error, TimeoutError) or (
+                    isinstance(error, OSError) and error.errno == errno.EADDRINUSE):
+                self._take_a_detour(k)
             self._connect_failed(k, connect_error_reason(error, self.config.timeout_s))
         # On success the user stays "connecting" until LOGIN_OK (logged_in) or the close.
+
+    def _take_a_detour(self, k: int) -> None:
+        """The user's next attempt binds another source pair: its own is taken, or it leads
+        (by the server's SO_REUSEPORT hash of the 4-tuple) to a worker that does not
+        accept, say one at its open-files cap."""
+        self._detours[k] = self._detours.get(k, 0) + 1
 
     def _connect_failed(self, k: int, reason: str) -> None:
         self.counters.connect_errors += 1
@@ -331,6 +338,8 @@ class ClientWorker:
             return
         reason = (f"no LOGIN_OK within {self.config.login_wait_s:g} s"
                   if connection.login_expired else "closed by the server before LOGIN_OK")
+        if connection.login_expired:
+            self._take_a_detour(k)
         self._connect_failed(k, reason)
 
     def on_shake_result(self, connection: ClientConnection, frame: p.ShakeResult) -> None:
