@@ -80,3 +80,18 @@ def test_connections_reached_in_the_end_marks_second_count() -> None:
         points += second(T0 + i, conns, 0, 0)
     [phase1] = phase_rows(build_series(points, "r1"))
     assert (phase1.connections, phase1.connect_seconds, phase1.status) == (1000, 3, "held")
+
+
+def test_a_phase_whose_server_workers_stop_ticking_is_saturated_by_starvation() -> None:
+    points = [mark("phase2", "start", T0, 100), mark("phase2", "hold_start", T0, 100),
+              mark("phase2", "hold_end", T0 + 4, 100), mark("phase2", "end", T0 + 4, 100)]
+    for i in range(5):
+        points += second(T0 + i, 1000, 100, 100, latency_us=2_000)  # held, by the clients
+        late = 3 if i == 2 else 0  # 3 server workers serve a backlog in the 3rd second
+        points.append(Point("node", {"run_id": "r1", "host": "server", "role": "server"},
+                            {"workers": 4, "workers_alive": 4 - late, "workers_late": late},
+                            T0 + i))
+    (row,) = phase_rows(build_series(points, "r1"))
+    assert (row.held_qps, row.answered_pct) == (100.0, 100.0) and row.p99_ms < 100
+    assert row.status == "saturated"
+    assert row.limit == "control-plane starvation: up to 3 server workers too busy to tick"

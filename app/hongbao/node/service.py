@@ -95,13 +95,15 @@ class Node:
         return {"phase": name}
 
     def _emit_node_point(self, emitter: PerSecondEmitter) -> None:
-        """One ``node`` point a second: workers, live workers, restarts so far, and the RSS
-        of the node and its workers together."""
+        """One ``node`` point a second: workers, live workers, late ones (running but not
+        ticking: starved), restarts so far, and the RSS of the node and its workers together."""
         emitter.tags["phase"] = self.phase
         pids = [os.getpid(), *(worker.process.pid for worker in self.pool.workers
                                if worker.process.pid is not None)]
+        live = len(self.pool.live_workers())
         emitter.emit(int(time.time()) - 1, {"workers": len(self.pool.workers),
-                                            "workers_alive": len(self.pool.live_workers()),
+                                            "workers_alive": live,
+                                            "workers_late": self.pool.alive - live,
                                             "worker_restarts": self.pool.restarts,
                                             "rss_kb": rss_kb(pids)})
 
@@ -131,7 +133,7 @@ class Node:
             pid_file.write_text(f"{os.getpid()}\n")
         log.info("%s; control API on http://%s:%d/status%s", self.describe(), *self.control,
                  " (token required)" if self.control_token else "")
-        fields = ("workers", "workers_alive", "worker_restarts", "rss_kb")
+        fields = ("workers", "workers_alive", "workers_late", "worker_restarts", "rss_kb")
         emitter = PerSecondEmitter(
             PointFile(self.run_dir, f"node-{self.role}-{self.host_name}"), "node",
             {"host": self.host_name, "role": self.role, "run_id": self.run_id,

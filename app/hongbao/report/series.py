@@ -65,6 +65,9 @@ class RunSeries:
     hosts: dict[str, list[str]] = field(default_factory=dict)
     workers: dict[str, int] = field(default_factory=dict)
     rss_kb: dict[str, dict[int, float]] = field(default_factory=dict)  # role -> second -> KB
+    # role -> second -> workers running but not ticking lately (starved: a saturated worker
+    # serves its backlog before it ticks, so its counts land seconds late)
+    late_workers: dict[str, dict[int, float]] = field(default_factory=dict)
 
     def total(self, side: str, name: str, span: PhaseSpan | None = None) -> float:
         values = getattr(self, side).get(name, [])
@@ -75,6 +78,12 @@ class RunSeries:
             return values
         first = self.seconds[0]
         return values[max(0, span.start - first): max(0, span.end - first)]
+
+    def most_late_workers(self, role: str, span: PhaseSpan) -> int:
+        """The most workers of ``role`` running but not ticking in any one second of ``span``."""
+        by_second = self.late_workers.get(role, {})
+        return int(max((n for t, n in by_second.items() if span.start <= t < span.end),
+                       default=0))
 
     def merged_latency(self, span: PhaseSpan) -> HdrHistogram:
         return merge(h for t, h in self.histograms.items() if span.start <= t < span.end)
@@ -126,6 +135,7 @@ def build_series(points: Iterable[Point], run_id: str | None = None,
     workers: dict[str, set[tuple[str, str]]] = defaultdict(set)
     seen_run_ids: set[str] = set()
     rss_kb: dict[str, dict[int, float]] = defaultdict(lambda: defaultdict(float))
+    late_workers: dict[str, dict[int, float]] = defaultdict(lambda: defaultdict(float))
     for point in points:
         if run_id is not None and point.tags.get("run_id") != run_id:
             continue
@@ -140,6 +150,9 @@ def build_series(points: Iterable[Point], run_id: str | None = None,
             rss = point.fields.get("rss_kb")
             if isinstance(rss, int | float):
                 rss_kb[point.tags.get("role", "")][point.time] += rss
+            late = point.fields.get("workers_late")
+            if isinstance(late, int | float):
+                late_workers[point.tags.get("role", "")][point.time] += late
             continue
         if point.measurement == LATENCY_MEASUREMENT:
             encoded = point.fields.get(HISTOGRAM_FIELD)
@@ -176,6 +189,7 @@ def build_series(points: Iterable[Point], run_id: str | None = None,
         hosts={k: sorted(v) for k, v in hosts.items()},
         workers={k: len(v) for k, v in workers.items()},
         rss_kb={role: dict(by_time) for role, by_time in rss_kb.items()},
+        late_workers={role: dict(by_time) for role, by_time in late_workers.items()},
     )
 
 

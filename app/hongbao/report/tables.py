@@ -74,6 +74,18 @@ def saturation_limits(row_qps: float, target_qps: int, answered_pct: float, p99_
     return limits
 
 
+def starvation_limits(series: RunSeries, hold: PhaseSpan) -> list[str]:
+    """Control-plane starvation: workers too busy serving a backlog to tick (their counts
+    land late, after the hold), by role."""
+    limits = []
+    for role in ("server", "client"):
+        late = series.most_late_workers(role, hold)
+        if late:
+            limits.append(f"control-plane starvation: up to {late:,} {role} workers "
+                          "too busy to tick")
+    return limits
+
+
 def _timeout_window(series: RunSeries, index: int) -> PhaseSpan:
     """From the phase's start to the next phase's start (or the run's end): shakes sent
     late in a phase expire after its end mark."""
@@ -99,6 +111,7 @@ def phase_rows(series: RunSeries) -> list[PhaseRow]:
         if span.target_qps:
             limits = saturation_limits(held_qps, span.target_qps, answered_pct, p99_ms,
                                        series.total("client", "send_skipped", hold))
+            limits += starvation_limits(series, hold)
         elif span.target_connections and connections < span.target_connections:
             limits = [f"reached {connections:,} of {span.target_connections:,} connections"]
         else:
@@ -220,8 +233,9 @@ PHASE_COLUMNS: list[tuple[str, str]] = [
      "answer, over every shake answered in the hold window, all client workers and hosts "
      "merged into one HdrHistogram"),
     ("status", f"held, or saturated when p99 > {MAX_P99_MS:.0f} ms, answered < "
-               f"{MIN_ANSWERED_PCT}% or held < {MIN_HELD_FRACTION * 100:.1f}% of target "
-               "(phase1: when the target connections were not reached); the reason follows"),
+               f"{MIN_ANSWERED_PCT}% or held < {MIN_HELD_FRACTION * 100:.1f}% of target, "
+               "or when workers were too busy to tick (control-plane starvation; phase1: "
+               "when the target connections were not reached); the reason follows"),
 ]
 
 
