@@ -3,8 +3,11 @@ time to connect for phase1, timeouts only for shakes that timed out, held or sat
 
 from __future__ import annotations
 
+import io
+
 from hongbao.metrics.histograms import LATENCY_MEASUREMENT, encode, new_histogram, record
 from hongbao.metrics.lineprotocol import Point
+from hongbao.report.console import phase_table, report_console
 from hongbao.report.series import build_series
 from hongbao.report.summary import summary
 from hongbao.report.tables import money_balance, phase_rows
@@ -95,3 +98,16 @@ def test_a_phase_whose_server_workers_stop_ticking_is_saturated_by_starvation() 
     assert (row.held_qps, row.answered_pct) == (100.0, 100.0) and row.p99_ms < 100
     assert row.status == "saturated"
     assert row.limit == "control-plane starvation: up to 3 server workers too busy to tick"
+
+
+def test_piped_output_shows_a_full_scale_row_uncut() -> None:
+    points = [mark("phase2", "start", T0, 30_000), mark("phase2", "hold_start", T0, 30_000),
+              mark("phase2", "hold_end", T0 + 2, 30_000), mark("phase2", "end", T0 + 2, 30_000)]
+    for i in range(3):
+        points += second(T0 + i, 1_000_000, 30_000, 5_694, timeouts=1_705_017,
+                         latency_us=5_709_800)
+    (row,) = phase_rows(build_series(points, "r1"))
+    out = io.StringIO()
+    report_console(file=out).print(phase_table([row]))  # a StringIO is no terminal: piped
+    assert "…" not in out.getvalue(), out.getvalue()
+    assert "1,000,000" in out.getvalue() and "saturated" in out.getvalue()

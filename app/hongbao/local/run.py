@@ -11,14 +11,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from rich.console import Console
-
 from hongbao import flags
 from hongbao.local.node_process import NodeProcess, free_port, start_node
 from hongbao.local.phases import mark_phase
 from hongbao.money import ledger_files, reconcile
 from hongbao.pacing import split_count
-from hongbao.report.console import print_summary
+from hongbao.report.console import print_summary, report_console
 from hongbao.report.series import build_series
 from hongbao.report.sources import histograms_from_run_dir, points_from_run_dir, run_metadata
 from hongbao.runs import resolve_run_dir, resolve_run_id
@@ -211,7 +209,7 @@ def run_local(plan: LocalRunPlan) -> int:
     series = build_series(points_from_run_dir(plan.run_dir), plan.run_id,
                           histograms_from_run_dir(plan.run_dir))
     report = write_report(series, plan.run_dir / "report", balance, run_metadata(plan.run_dir))
-    console = Console(width=max(140, Console().width))
+    console = report_console()
     print_summary(console, report.phases, report.balance, report.projection, report.clock)
     agree = (final["server"]["requests"] == final["client"]["responses"]
              and final["server"]["claimed_amount"] == final["client"]["claimed_amount"])

@@ -6,14 +6,12 @@ import argparse
 import os
 from pathlib import Path
 
-from rich.console import Console
-
 
 def _report(args: argparse.Namespace) -> int:
     # Imported here: matplotlib is slow to load, and every hongbao command builds the parser.
     from hongbao.money import ledger_files, reconcile
     from hongbao.report.build import write_report
-    from hongbao.report.console import print_summary
+    from hongbao.report.console import print_summary, report_console
     from hongbao.report.series import build_series
     from hongbao.report.sources import (
         histograms_from_run_dir,
@@ -22,7 +20,7 @@ def _report(args: argparse.Namespace) -> int:
         run_metadata,
     )
 
-    console = Console()
+    console = report_console()
     run_dir: Path | None = args.run_dir
     histograms = None
     try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from rich import box
 from rich.console import Console
 from rich.table import Table
@@ -16,6 +18,17 @@ from hongbao.report.tables import (
     Projection,
     phase_cells,
 )
+
+# The phase table's 16 columns at full scale (1,000,000 / 1,000,000 connections, latencies of
+# seconds) need about 190 columns; where output is piped (make, ansible) rich would assume 80
+# and cut every column to an ellipsis.
+TABLE_WIDTH = 200
+
+
+def report_console(**options: Any) -> Console:
+    """A console for the report's tables: the terminal's width, or TABLE_WIDTH when piped."""
+    probe = Console()
+    return Console(width=probe.width if probe.is_terminal else TABLE_WIDTH, **options)
 
 
 def phase_table(rows: list[PhaseRow]) -> Table:

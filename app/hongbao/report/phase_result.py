@@ -6,10 +6,8 @@ from __future__ import annotations
 import argparse
 import os
 
-from rich.console import Console
-
 from hongbao import flags
-from hongbao.report.console import balance_lines, phase_legend, phase_table
+from hongbao.report.console import balance_lines, phase_legend, phase_table, report_console
 from hongbao.report.series import build_series
 from hongbao.report.sources import points_from_influx
 from hongbao.report.tables import money_balance, phase_rows
@@ -25,7 +23,7 @@ def _phase_result(args: argparse.Namespace) -> int:
     if not rows:
         raise flags.UsageError(f"run {args.run_id} has no phase {args.name!r} in "
                                f"{args.influx_url} yet")
-    console = Console(width=140, no_color=True, highlight=False)
+    console = report_console(no_color=True, highlight=False)
     console.print(phase_table(rows))
     for line in phase_legend(rows)[:1 if rows[0].limit else 0]:
         console.print(line)

@@ -12,9 +12,10 @@ from hongbao.metrics.histograms import LATENCY_MEASUREMENT, latency_dir, per_sec
 from hongbao.metrics.influx_query import query_points, run_query
 from hongbao.metrics.lineprotocol import Point
 from hongbao.metrics.pointfile import run_points
-from hongbao.report.series import CLOCK_MEASUREMENT
+from hongbao.report.series import CLOCK_MEASUREMENT, NODE_MEASUREMENT
 
-MEASUREMENTS = ("server", "client", "phase", LATENCY_MEASUREMENT, CLOCK_MEASUREMENT)
+MEASUREMENTS = (
+    "server", "client", "phase", LATENCY_MEASUREMENT, CLOCK_MEASUREMENT, NODE_MEASUREMENT)
 
 
 def points_from_run_dir(run_dir: Path) -> Iterator[Point]:
