@@ -38,11 +38,12 @@ PLAY = """\
 
 FRESH = [(101, 0.4), (102, 0.8)]
 BEHIND = [(101, 150.2), (102, 380.0)]  # what a 1M-connection server showed at 30k QPS
+CATCHING_UP = [(101, 0.4), (102, 40.0)]  # ticks again, but not yet every second
 # host -> the worker lists its /status shows read after read (the last one repeats),
 # the reads the play makes, and what the gate says (None: it passes)
 NODES: dict[str, tuple[list[list[tuple[int | None, float | None]]], int, str | None]] = {
     "fresh": ([FRESH], 1, None),
-    "behind": ([BEHIND, BEHIND, FRESH], 3, None),
+    "behind": ([BEHIND, CATCHING_UP, FRESH], 3, None),
     "hung": ([BEHIND], 4, "2 of 2 workers running, last tick ages [150.2, 380.0]"),
     "exited": ([[(101, 150.2), (None, 9.0)]], 1, "1 of 2 workers running"),
 }

@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from hongbao.node.pool import STALE_AFTER_S
+
 REPO = Path(__file__).resolve().parents[2]
 PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
 
@@ -43,7 +45,8 @@ NODES: dict[str, tuple[list[tuple[int | None, float | None]], str | None]] = {
 
 
 def status(workers: list[tuple[int | None, float | None]]) -> dict[str, Any]:
-    per_worker = [{"index": i, "pid": pid, "last_tick_age_s": age, "restarts": 0}
+    per_worker = [{"index": i, "pid": pid, "last_tick_age_s": age, "restarts": 0,
+                   "live": pid is not None and age is not None and age <= STALE_AFTER_S}
                   for i, (pid, age) in enumerate(workers)]
     return {"role": "server", "workers": len(workers), "worker_restarts": 0,
             "per_worker": per_worker}
