@@ -79,6 +79,7 @@ def test_run_playbook_reports_a_balanced_run(full_run: dict) -> None:
     summary = json.loads((full_run["run_dir"] / "report" / "summary.json").read_text())
     statuses = {p["name"]: p["status"] for p in summary["phases"]}
     assert [statuses[p] for p in ("phase1", "phase2", "phase3")] == ["held"] * 3, statuses
+    assert summary["scale"] == 0.004 and summary["run_id"] == RUN_ID
 
 
 def test_every_phase_is_recorded_with_start_and_end(full_run: dict) -> None:
