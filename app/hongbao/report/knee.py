@@ -11,7 +11,7 @@ from typing import Any
 
 from hongbao import flags
 from hongbao.metrics.histograms import merge_encoded, percentiles
-from hongbao.report.tables import saturation_limits
+from hongbao.report.tables import answered_share_pct, saturation_limits
 
 
 def step_verdict(statuses: dict[str, dict[str, Any]], target_qps: int) -> dict[str, Any]:
@@ -26,7 +26,7 @@ def step_verdict(statuses: dict[str, dict[str, Any]], target_qps: int) -> dict[s
     skipped = sum(window["send_skipped"] for window in windows)
     latency = percentiles(merge_encoded(window["histogram"] for window in windows))
     p99_ms = latency["lat_p99_us"] / 1000
-    answered_pct = 100 * (sent - timeouts) / sent if sent else 0.0
+    answered_pct = answered_share_pct(sent, timeouts)
     held_qps = sent / seconds if seconds else 0.0
     limits = saturation_limits(held_qps, target_qps, answered_pct, p99_ms, skipped)
     held = not limits
