@@ -65,6 +65,15 @@ def node_workers(count: int | None, connections: int, minimum: int,
     return count
 
 
+KNEE_MAX_STEPS = 12
+PROGRESS_EVERY_S = 10  # a long wait in a play prints a line this often
+# The knee search starts at an eighth of phase 2's rate: at 1M connections on 2 cores the
+# server answered 19% of phase 2's 30,000 QPS, and a quarter (7,500) left no step to hold.
+KNEE_START_OF_PHASE2 = 0.125
+KNEE_MAX_OF_PHASE3 = 2.0  # and stops at twice phase 3's
+KNEE_FACTOR = 1.4
+
+
 @dataclass(frozen=True)
 class Targets:
     connections: int
@@ -77,7 +86,7 @@ class Targets:
 
 
 def plan_targets(scale: float, phase_seconds: int, shake_rate: float,
-                 send_rate: float) -> Targets:
+                 send_rate: float, knee_max_steps: int = KNEE_MAX_STEPS) -> Targets:
     """The seed's targets at ``scale`` (1.0: 1M connections, 30k then 60k QPS)."""
     if not 0 < scale <= MAX_SCALE:
         raise ValueError(f"scale must be > 0 and <= {MAX_SCALE:g}, got {scale:g}")
@@ -88,7 +97,8 @@ def plan_targets(scale: float, phase_seconds: int, shake_rate: float,
         shake_total=int(shake_rate * phase_seconds),
         send_total=int(send_rate * phase_seconds),
         knee_steps=knee_steps(max(1, round(qps["phase2"] * KNEE_START_OF_PHASE2)), KNEE_FACTOR,
-                              max(1, round(qps["phase3"] * KNEE_MAX_OF_PHASE3))),
+                              max(1, round(qps["phase3"] * KNEE_MAX_OF_PHASE3)),
+                              knee_max_steps),
         last_user=round(SEED_CONNECTIONS * scale) - 1,
         hold_steps=waits(phase_seconds, PROGRESS_EVERY_S))
 
@@ -98,23 +108,16 @@ def waits(seconds: int, every: int) -> list[int]:
     return [every] * (seconds // every) + ([seconds % every] if seconds % every else [])
 
 
-KNEE_MAX_STEPS = 12
-PROGRESS_EVERY_S = 10  # a long wait in a play prints a line this often
-# The knee search starts at an eighth of phase 2's rate: at 1M connections on 2 cores the
-# server answered 19% of phase 2's 30,000 QPS, and a quarter (7,500) left no step to hold.
-KNEE_START_OF_PHASE2 = 0.125
-KNEE_MAX_OF_PHASE3 = 2.0  # and stops at twice phase 3's
-KNEE_FACTOR = 1.4
-
-
-def knee_steps(start: int, factor: float, maximum: int) -> list[int]:
+def knee_steps(start: int, factor: float, maximum: int,
+               max_steps: int = KNEE_MAX_STEPS) -> list[int]:
     """Rising QPS steps for the knee search: ``start``, x ``factor``, ... up to ``maximum``,
-    at most KNEE_MAX_STEPS of them."""
-    if start < 1 or factor <= 1 or maximum < start:
-        raise ValueError(f"knee steps need 1 <= start <= maximum and factor > 1, got start "
-                         f"{start}, factor {factor:g}, maximum {maximum}")
+    at most ``max_steps`` of them."""
+    if start < 1 or factor <= 1 or maximum < start or max_steps < 1:
+        raise ValueError(f"knee steps need 1 <= start <= maximum, factor > 1 and at least "
+                         f"one step, got start {start}, factor {factor:g}, maximum {maximum}, "
+                         f"{max_steps} steps")
     steps = [start]
-    while steps[-1] < maximum and len(steps) < KNEE_MAX_STEPS:
+    while steps[-1] < maximum and len(steps) < max_steps:
         steps.append(min(maximum, max(steps[-1] + 1, round(steps[-1] * factor))))
     return steps
 
@@ -239,8 +242,11 @@ def register(commands: argparse._SubParsersAction) -> None:
                          help="red packets generated per second")
     targets.add_argument("--send-rate", type=flags.rate(), default=50.0,
                          help="red packets sent per second")
+    targets.add_argument("--knee-max-steps", type=flags.count(1), default=KNEE_MAX_STEPS,
+                         help=f"the knee search's most steps (default {KNEE_MAX_STEPS})")
     targets.set_defaults(func=lambda args: _print_json(lambda: plan_targets(
-        args.scale, args.phase_seconds, args.shake_rate, args.send_rate)))
+        args.scale, args.phase_seconds, args.shake_rate, args.send_rate,
+        args.knee_max_steps)))
 
     knee = kinds.add_parser("knee-steps", help="the knee search's QPS steps (a JSON list)")
     knee.add_argument("--start", type=flags.count(1), required=True, help="first step's QPS")

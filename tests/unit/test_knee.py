@@ -50,8 +50,11 @@ def test_unanswered_shakes_and_a_rate_not_held_saturate_a_step() -> None:
 
 def test_knee_steps_rise_by_the_factor_up_to_the_maximum() -> None:
     assert knee_steps(1000, 1.5, 4000) == [1000, 1500, 2250, 3375, 4000]
+    assert knee_steps(1000, 1.5, 4000, max_steps=3) == [1000, 1500, 2250]
     with pytest.raises(ValueError):
         knee_steps(1000, 1.0, 4000)
+    with pytest.raises(ValueError, match="at least one step"):
+        knee_steps(1000, 1.5, 4000, max_steps=0)
 
 
 def test_shakes_still_in_flight_at_the_end_of_a_step_are_not_lost() -> None:
