@@ -1,28 +1,22 @@
-"""Reading points back from InfluxDB 1.x with InfluxQL (``/query``, epoch seconds)."""
+"""Reading points back from InfluxDB 1.x with InfluxQL (``/query``, epoch seconds), over
+aiohttp like the 1.x sink's writes (InfluxDB 2.x's client cannot speak to 1.x)."""
 
 from __future__ import annotations
 
-import json
-import urllib.error
-import urllib.parse
-import urllib.request
+import asyncio
 from collections.abc import Iterator
+from typing import Any
+
+import aiohttp
 
 from hongbao.metrics.lineprotocol import Point
+from hongbao.metrics.sinks import influx_error_text
 
 
 def query_points(url: str, database: str, query: str, timeout: float = 30) -> Iterator[Point]:
     """Run ``query`` (use ``GROUP BY *`` to keep tags) and yield its rows as Points.
     Raises ValueError naming the server or the query when either fails."""
-    address = f"{url.rstrip('/')}/query?" + urllib.parse.urlencode(
-        {"db": database, "q": query, "epoch": "s"})
-    try:
-        with urllib.request.urlopen(address, timeout=timeout) as response:
-            body = json.load(response)
-    except urllib.error.HTTPError as error:
-        raise ValueError(f"InfluxDB at {url} rejected {query!r}: {error.read()!r}") from None
-    except (urllib.error.URLError, OSError) as error:
-        raise ValueError(f"cannot reach InfluxDB at {url}: {error}") from None
+    body = asyncio.run(_fetch(url, database, query, timeout))
     for result in body.get("results", []):
         if "error" in result:
             raise ValueError(f"InfluxDB rejected {query!r}: {result['error']}")
@@ -33,6 +27,21 @@ def query_points(url: str, database: str, query: str, timeout: float = 30) -> It
                 second = int(values.pop("time"))
                 fields = {k: v for k, v in values.items() if v is not None}
                 yield Point(series["name"], dict(tags), fields, second)
+
+
+async def _fetch(url: str, database: str, query: str, timeout: float) -> dict[str, Any]:
+    address = f"{url.rstrip('/')}/query"
+    params = {"db": database, "q": query, "epoch": "s"}
+    try:
+        async with (aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout))
+                    as session, session.get(address, params=params) as response):
+            if response.status >= 400:
+                raise ValueError(f"InfluxDB at {url} rejected {query!r}: HTTP "
+                                 f"{response.status}, {influx_error_text(await response.text())}")
+            return await response.json(content_type=None)
+    except (aiohttp.ClientError, TimeoutError, OSError) as error:
+        raise ValueError(f"cannot reach InfluxDB at {url}: {error or type(error).__name__}"
+                         ) from None
 
 
 def run_query(measurement: str, run_id: str, since: int | None = None) -> str:
