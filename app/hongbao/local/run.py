@@ -23,6 +23,17 @@ from hongbao.runs import resolve_run_dir, resolve_run_id
 
 log = logging.getLogger(__name__)
 
+TICK_S = 1.0  # nodes take their workers' counters once a second
+# After the load stops, the counters agree once the last answers are in and ticked; on a
+# busy box that can take seconds. Past this they are reported as they are.
+SETTLE_TIMEOUT_S = 15.0
+
+
+def counters_agree(snapshot: dict[str, Any]) -> bool:
+    """Every shake the server took was answered, every claim paid is the client's."""
+    server, client = snapshot["server"], snapshot["client"]
+    return (server["requests"] == client["responses"]
+            and server["claimed_amount"] == client["claimed_amount"])
 
 
 @dataclass
@@ -112,6 +123,20 @@ class LocalRun:
         return {"server": server["counters"], "client": client_counters, "p99": p99,
                 "queued": server["queued"], "at": time.time()}
 
+    def settled_snapshot(self) -> dict[str, Any]:
+        """Counters that agree and held still over a tick (the load is off), or, after
+        SETTLE_TIMEOUT_S, the counters as they are: a mismatch is reported, not waited out."""
+        deadline = time.monotonic() + SETTLE_TIMEOUT_S
+        earlier = self.snapshot()
+        while True:
+            time.sleep(TICK_S)
+            current = self.snapshot()
+            held_still = (current["server"], current["client"]) == (earlier["server"],
+                                                                   earlier["client"])
+            if (held_still and counters_agree(current)) or time.monotonic() >= deadline:
+                return current
+            earlier = current
+
     def set_phase(self, name: str, qps: int) -> None:
         for node in self.nodes:
             node.get("/phase", name=name)
@@ -123,7 +148,7 @@ class LocalRun:
         previous = self.snapshot()
         started = time.monotonic()
         while True:
-            time.sleep(1.0)
+            time.sleep(TICK_S)
             current = self.snapshot()
             print_line(phase, time.monotonic() - started, previous, current)
             previous = current
@@ -197,8 +222,7 @@ def run_local(plan: LocalRunPlan) -> int:
         run.run_phase("phase2", plan.phase2_qps, plan.phase_seconds)
         run.run_phase("phase3", plan.phase3_qps, plan.phase_seconds)
         run.set_phase("drain", 0)
-        time.sleep(1.5)
-        final = run.snapshot()
+        final = run.settled_snapshot()
     finally:
         codes = run.stop()
     if not final:
@@ -211,8 +235,7 @@ def run_local(plan: LocalRunPlan) -> int:
     report = write_report(series, plan.run_dir / "report", balance, run_metadata(plan.run_dir))
     console = report_console()
     print_summary(console, report.phases, report.balance, report.projection, report.clock)
-    agree = (final["server"]["requests"] == final["client"]["responses"]
-             and final["server"]["claimed_amount"] == final["client"]["claimed_amount"])
+    agree = counters_agree(final)
     console.print(
         f"counters: server requests {final['server']['requests']:,} = client responses "
         f"{final['client']['responses']:,}; claimed {final['server']['claimed_amount']:,} "
