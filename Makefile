@@ -22,8 +22,12 @@ debian-packages:
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
+# Three workers: molecule, the playbooks' lab and the loopback loads each take one, and the
+# short modules fill whichever frees first (tests/conftest.py groups what shares a resource).
+TEST_WORKERS ?= 3
+
 test: $(STAMP) debian-packages lint
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
 # The main job: the 19-host lab, phases 1 -> 2 -> 3 at a tenth of the seed, the report.
 run: $(STAMP) debian-packages

@@ -1,4 +1,7 @@
-"""Shared fixtures: a real InfluxDB 1.x server (Debian's influxd) on loopback."""
+"""Shared fixtures: a real InfluxDB 1.x server (Debian's influxd) on loopback. And the
+groups of pytest-xdist: ``make test`` runs the suite on parallel workers (``-n 3 --dist
+loadscope``), and tests that share a system resource run in one group, on one worker, one at
+a time."""
 
 from __future__ import annotations
 
@@ -17,6 +20,28 @@ from typing import Any
 import pytest
 
 from hongbao.local.node_process import free_port
+
+TESTS = Path(__file__).resolve().parent
+# Paths (a directory or a module, relative to tests/) whose tests share a resource beyond
+# their temp dirs. Every other module is a group of its own, so its module fixtures start once.
+SHARED_RESOURCE_GROUPS = {
+    # the hbpbt- lab of 4 hosts with its InfluxDB and chrony
+    "playbooks": "playbooks-lab",
+    # hbm-/hbmt- instances and /var/tmp/hongbao-molecule, which the first scenario empties
+    "molecule": "molecule",
+    # real loads on loopback: their rates and latencies are judged, so they never overlap
+    # one another (and one influxd serves them)
+    "e2e": "loopback-loads",
+    "faults": "loopback-loads",
+    "supervise": "loopback-loads",
+    "monitor": "loopback-loads",
+    "grafana/test_queries_on_real_run.py": "loopback-loads",
+    "metrics/test_ship_command.py": "loopback-loads",
+    "metrics/test_ship_to_influxdb1.py": "loopback-loads",
+}
+
+# The longest groups, longest first (make test: molecule 14 min, the playbooks 10 min).
+LONG_GROUPS = ["molecule", "playbooks-lab", "loopback-loads"]
 
 INFLUXD = Path("/usr/bin/influxd")
 START_TIMEOUT_S = 30.0
@@ -53,6 +78,42 @@ bind-address = "127.0.0.1:{rpc_port}"
   level = "warn"
   suppress-logo = true
 """
+
+
+def resource_group(nodeid: str) -> str:
+    """The group of a test id (``tests/e2e/test_core_run.py::test_x``)."""
+    relative = Path(nodeid.split("::")[0]).relative_to(TESTS.name)
+    for prefix in (relative.as_posix(), *(parent.as_posix() for parent in relative.parents)):
+        if prefix in SHARED_RESOURCE_GROUPS:
+            return SHARED_RESOURCE_GROUPS[prefix]
+    return relative.as_posix()
+
+
+def _long_first(item: pytest.Item) -> int:
+    group = resource_group(item.nodeid)
+    return LONG_GROUPS.index(group) if group in LONG_GROUPS else len(LONG_GROUPS)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Under ``--dist loadscope`` the long groups go first, one to each worker (make test
+    adds --no-loadscope-reorder to keep this order): a worker takes its next group only
+    when its current one is nearly done, so the short modules fill the first one free."""
+    if config.getoption("dist", "no") == "loadscope":
+        items.sort(key=_long_first)
+
+
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """``--dist loadscope`` with our groups for scopes. (xdist's own ``loadgroup`` marks
+    are lost under pytest 9, which no longer reads the node id xdist rewrites.)"""
+    if config.getoption("dist") != "loadscope":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ResourceGroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return resource_group(nodeid)
+
+    return ResourceGroupScheduling(config, log)
 
 
 class InfluxDBServer:

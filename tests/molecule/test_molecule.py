@@ -21,7 +21,7 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
 MOLECULE = VENV_BIN / "molecule"
-SCENARIO_TIMEOUT_S = 300
+SCENARIO_TIMEOUT_S = 600  # a hang guard: make test runs other tests beside molecule
 DESTROY_TIMEOUT_S = 120
 OUTPUT_TAIL_LINES = 80
 NEEDED_TOOLS = ("ip", "sshd", "unshare")

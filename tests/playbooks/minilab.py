@@ -43,6 +43,7 @@ PATHS = """\
 testbed_home: {root}/home
 testbed_venv: {root}/opt/venv
 hongbao_app_wheelhouse: {root}/opt/wheelhouse
+hongbao_app_controller_wheelhouse: {root}/controller/wheelhouse
 """
 
 
