@@ -36,16 +36,22 @@ PLAY = """\
         testbed_phase_catch_up_poll_s: 1
 """
 
+Workers = list[tuple[int | None, float | None]]
 FRESH = [(101, 0.4), (102, 0.8)]
 BEHIND = [(101, 150.2), (102, 380.0)]  # what a 1M-connection server showed at 30k QPS
 CATCHING_UP = [(101, 0.4), (102, 40.0)]  # ticks again, but not yet every second
-# host -> the worker lists its /status shows read after read (the last one repeats),
-# the reads the play makes, and what the gate says (None: it passes)
-NODES: dict[str, tuple[list[list[tuple[int | None, float | None]]], int, str | None]] = {
-    "fresh": ([FRESH], 1, None),
-    "behind": ([BEHIND, CATCHING_UP, FRESH], 3, None),
-    "hung": ([BEHIND], 4, "2 of 2 workers running, last tick ages [150.2, 380.0]"),
-    "exited": ([[(101, 150.2), (None, 9.0)]], 1, "1 of 2 workers running"),
+QUIET, BUSY = 12.0, 0.4  # seconds since the node's requests last moved
+# host -> what its /status shows read after read (the last one repeats): the workers and
+# how long no shake arrived; the reads the play makes; what the gate says (None: it passes)
+NODES: dict[str, tuple[list[tuple[Workers, float]], int, str | None]] = {
+    "fresh": ([(FRESH, QUIET)], 1, None),
+    "behind": ([(BEHIND, BUSY), (CATCHING_UP, BUSY), (FRESH, QUIET)], 3, None),
+    # ticks every second, but still reads its backlog out of its sockets
+    "reading": ([(FRESH, BUSY), (FRESH, 1.4), (FRESH, 3.1)], 3, None),
+    # never quiet within the wait: the play says so and goes on (its workers are live)
+    "busy": ([(FRESH, BUSY)], 4, None),
+    "hung": ([(BEHIND, QUIET)], 4, "2 of 2 workers running, last tick ages [150.2, 380.0]"),
+    "exited": ([([(101, 150.2), (None, 9.0)], BUSY)], 1, "1 of 2 workers running"),
 }
 
 
@@ -57,7 +63,8 @@ def status_server() -> Iterator[tuple[str, Counter[str]]]:
         def do_GET(self) -> None:
             host = self.path.strip("/").split("/")[0]
             shown, _, _ = NODES[host]
-            body = json.dumps(status(shown[min(reads[host], len(shown) - 1)])).encode()
+            workers, quiet_s = shown[min(reads[host], len(shown) - 1)]
+            body = json.dumps({**status(workers), "requests_quiet_s": quiet_s}).encode()
             reads[host] += 1
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
@@ -93,3 +100,6 @@ def test_the_play_waits_for_a_node_to_catch_up_and_fails_only_when_it_never_does
     for host, (_, _, says) in NODES.items():
         if says:
             assert f"{host}: server status is not live: {says}" in output, output[-4000:]
+    busy = re.findall(r"(\w+): shakes were still counted ([\d.]+) s ago, after 3 s of waiting",
+                      output)
+    assert busy == [("busy", str(BUSY))], output[-4000:]

@@ -32,14 +32,18 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         server.get("/send", qps=50, total=100, min_uid=0, max_uid=USERS - 1)
         client.get("/qps", qps=1000)
         wait_for(lambda: client.counters()["requests"] >= 5000, 30, "5 s of shakes at 1,000 QPS")
+        quiet_while_shaking = server.status()["requests_quiet_s"]
         wait_for(lambda: server.status()["queued"] == 0
                  and server.counters()["generated"] == 500, 20, "every shake packet won")
         client.get("/qps", qps=0)
         mark_phase(run_dir, "test-run", "phase2", "end", "controller", 1000)
         wait_for(lambda: client.counters()["claims"] == 300, 20, "every share claimed")
         wait_settled(server, client)
+        wait_for(lambda: server.status()["requests_quiet_s"] >= 3, 20,
+                 "no shake reaching the server for 3 s")
         result = {"server": server.counters(), "client": client.counters(),
-                  "server_status": server.status(), "run_dir": run_dir}
+                  "server_status": server.status(), "run_dir": run_dir,
+                  "quiet_while_shaking": quiet_while_shaking}
     finally:
         codes = [client.stop() if client else None, server.stop()]
     result["exit_codes"] = codes
@@ -57,6 +61,13 @@ def test_server_requests_equal_client_responses(finished_run: dict) -> None:
     assert server["requests"] == client["responses"] == client["requests"]
     assert server["requests"] >= 5000
     assert client["timeouts"] == 0
+
+
+def test_the_server_is_quiet_only_once_the_load_is_off(finished_run: dict) -> None:
+    # requests_quiet_s: seconds since the server's requests last moved (the catch-up after
+    # a phase waits for it); reading it while shaking finds a tick or two at most
+    assert finished_run["quiet_while_shaking"] < 3
+    assert finished_run["server_status"]["requests_quiet_s"] >= 3
 
 
 def test_won_packets_equal_generated_packets(finished_run: dict) -> None:

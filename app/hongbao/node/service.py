@@ -56,6 +56,8 @@ class Node:
         self.run_id = run_id
         self.phase = phase
         self.started_at = time.time()
+        self._requests = -1  # the live workers' summed requests, as last seen
+        self._requests_changed_at = self.started_at
 
     def routes(self) -> dict[str, Handler]:
         return {"/status": self.status, "/phase": self.set_phase}
@@ -85,6 +87,9 @@ class Node:
             "per_worker": self.pool.describe_workers(),
             "ready": self.pool.all_ready,
             "counters": self.pool.summed(),
+            # seconds since the summed requests last moved: once the load is off, a server
+            # still reading its backlog out of its sockets is not quiet yet
+            "requests_quiet_s": round(time.time() - self._requests_changed_at, 1),
             "shipping": self.shipper.status() if self.shipper else None,
         }
 
@@ -110,7 +115,13 @@ class Node:
     async def _every_second(self, emitter: PerSecondEmitter) -> None:
         while True:
             await asyncio.sleep(1 - time.time() % 1 + 0.01)
+            self._note_requests()
             self._emit_node_point(emitter)
+
+    def _note_requests(self) -> None:
+        requests = self.pool.summed().get("requests", 0)
+        if requests != self._requests:
+            self._requests, self._requests_changed_at = requests, time.time()
 
     def workers_stopped(self) -> None:
         """Called once every worker has exited and sent its last status."""
