@@ -111,8 +111,8 @@ def phase_rows(series: RunSeries) -> list[PhaseRow]:
         sent = series.total("client", "requests", hold)
         timeout_window = _timeout_window(series, index)
         timeouts = series.total("client", "timeouts", timeout_window)
-        answered_pct = answered_share_pct(series.total("client", "requests", timeout_window),
-                                     timeouts)
+        answered_pct = answered_share_pct(
+            series.total("client", "requests", timeout_window), timeouts)
         held_qps = sent / hold_seconds if hold_seconds else 0.0
         latency = percentiles(series.merged_latency(hold))
         p99_ms = latency["lat_p99_us"] / 1000
