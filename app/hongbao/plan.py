@@ -67,9 +67,10 @@ def node_workers(count: int | None, connections: int, minimum: int,
 
 KNEE_MAX_STEPS = 12
 PROGRESS_EVERY_S = 10  # a long wait in a play prints a line this often
-# The knee search starts at an eighth of phase 2's rate: at 1M connections on 2 cores the
-# server answered 19% of phase 2's 30,000 QPS, and a quarter (7,500) left no step to hold.
-KNEE_START_OF_PHASE2 = 0.125
+# The knee search starts at a sixteenth of phase 2's rate: at 1M connections on 2 cores an
+# eighth (3,750 QPS) held p99 at 115-145 ms once settled, so no step held and the knee
+# stayed unknown.
+KNEE_START_OF_PHASE2 = 0.0625
 KNEE_MAX_OF_PHASE3 = 2.0  # and stops at twice phase 3's
 KNEE_FACTOR = 1.4
 

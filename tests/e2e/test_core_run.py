@@ -33,6 +33,9 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         client.get("/qps", qps=1000)
         wait_for(lambda: client.counters()["requests"] >= 5000, 30, "5 s of shakes at 1,000 QPS")
         quiet_while_shaking = server.status()["requests_quiet_s"]
+        whole = client.status()["window"]
+        first_two = client.get("/status", window_since=whole["since"],
+                               window_until=whole["since"] + 2)["window"]
         wait_for(lambda: server.status()["queued"] == 0
                  and server.counters()["generated"] == 500, 20, "every shake packet won")
         client.get("/qps", qps=0)
@@ -43,7 +46,8 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
                  "no shake reaching the server for 3 s")
         result = {"server": server.counters(), "client": client.counters(),
                   "server_status": server.status(), "run_dir": run_dir,
-                  "quiet_while_shaking": quiet_while_shaking}
+                  "quiet_while_shaking": quiet_while_shaking,
+                  "windows": (whole, first_two)}
     finally:
         codes = [client.stop() if client else None, server.stop()]
     result["exit_codes"] = codes
@@ -68,6 +72,13 @@ def test_the_server_is_quiet_only_once_the_load_is_off(finished_run: dict) -> No
     # a phase waits for it); reading it while shaking finds a tick or two at most
     assert finished_run["quiet_while_shaking"] < 3
     assert finished_run["server_status"]["requests_quiet_s"] >= 3
+
+
+def test_a_client_load_window_can_be_read_over_some_of_its_seconds(finished_run: dict) -> None:
+    whole, first_two = finished_run["windows"]
+    assert whole["seconds"] >= 3 and first_two["seconds"] == 2
+    assert first_two["since"] == whole["since"]
+    assert 0 < first_two["requests"] < whole["requests"]
 
 
 def test_won_packets_equal_generated_packets(finished_run: dict) -> None:

@@ -62,7 +62,8 @@ def full_run(minilab: tuple[Path, Path]) -> dict:
     # The seed's playbook: run.yml's phases, then the knee search with a few short steps
     # (each takes about 20 s with its marks, catch-up and verdict).
     result = playbook("seed.yml", inventory, *SMALL, "-e", f"testbed_controller_runs_dir={runs}",
-                      "-e", "testbed_phase_knee_step_seconds=3", "-e", "testbed_knee_max_steps=4")
+                      "-e", "testbed_phase_knee_step_seconds=3", "-e", "testbed_knee_max_steps=4",
+                      "-e", "testbed_phase_knee_ramp_seconds=1")
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
     return {"output": result.stdout, "run_dir": runs / RUN_ID, "inventory": inventory,
             "runs": runs}
@@ -105,18 +106,35 @@ def test_phase1_prints_progress_and_each_load_phase_its_result(full_run: dict) -
     assert output.count("money so far (from the servers' counters):") >= 2
 
 
-VERDICT = re.compile(r"knee step ([\d,]+) QPS: held [\d,]+/s over \d+ s, answered [\d.]+%, "
+VERDICT = re.compile(r"knee step ([\d,]+) QPS: held [\d,]+/s over (\d+) s, answered [\d.]+%, "
                      r"p99 [\d,.]+ ms \(merged over \d+ hosts\): (held|saturated)")
+
+
+def hold_seconds(marks: Path) -> dict[str, int]:
+    """Each phase's marked hold, hold_end - hold_start, in seconds."""
+    bounds: dict[str, dict[str, int]] = {}
+    for line in marks.read_text().splitlines():
+        phase = re.search(r"phase=([^,]+),", line)
+        event = re.search(r'event="(hold_start|hold_end)"', line)
+        if phase and event:
+            bounds.setdefault(phase[1], {})[event[1]] = int(line.rsplit(" ", 1)[1])
+    return {phase: b["hold_end"] - b["hold_start"] for phase, b in bounds.items()
+            if len(b) == 2}
 
 
 def test_the_knee_search_stops_at_the_first_saturated_step_or_the_last(full_run: dict) -> None:
     # Each step's line, once (the closing "knee:" message repeats the last one).
     verdicts = list(dict.fromkeys(VERDICT.findall(unfolded(full_run["output"]))))
     assert verdicts, "no knee step was judged"
-    assert all(verdict == "held" for _, verdict in verdicts[:-1])
-    steps = [int(qps.replace(",", "")) for qps, _ in verdicts]
+    assert all(verdict == "held" for _, _, verdict in verdicts[:-1])
+    steps = [int(qps.replace(",", "")) for qps, _, _ in verdicts]
     assert steps == sorted(steps) and len(steps) <= 4  # testbed_knee_max_steps
-    held = [qps for qps, (_, verdict) in zip(steps, verdicts, strict=True) if verdict == "held"]
+    # A step is judged over its marked hold only, not the seconds its clients were read in.
+    holds = hold_seconds(full_run["run_dir"] / "metrics" / "phase-controller.lp")
+    for qps, (_, seconds, _) in zip(steps, verdicts, strict=True):
+        assert 1 <= int(seconds) <= holds[f"knee-{qps}"], (qps, seconds, holds)
+    held = [qps for qps, (_, _, verdict) in zip(steps, verdicts, strict=True)
+            if verdict == "held"]
     if held:
         assert f"knee: highest step held {held[-1]} QPS" in unfolded(full_run["output"])
     # The report judges each step again over its marked hold window, by the same rule.

@@ -42,3 +42,33 @@ def test_a_restarted_worker_counts_from_zero_again(monkeypatch: pytest.MonkeyPat
     window.add_status(0, 12, {"requests": 500}, None)
     window.add_status(0, 13, {"requests": 20}, None)  # a new process: its counters restarted
     assert window.as_status()["requests"] == 520
+
+
+def test_a_bounded_read_counts_only_the_held_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A knee step is read after its hold: the seconds of the read itself stay out."""
+    monkeypatch.setattr(load_window, "time", FakeClock(200.0))
+    window = LoadWindow()
+    window.restart(100)  # the window starts at 202
+    for second, latency in ((202, 9_000), (203, 1_000), (204, 2_000), (205, 800_000)):
+        window.add_status(0, second, {"requests": 100 * (second - 201)}, one_sample(latency))
+    held = window.as_status(since=203, until=205)
+    assert (held["since"], held["seconds"], held["requests"]) == (203, 2, 200)
+    merged = merge_encoded([held["histogram"]])
+    assert merged.get_total_count() == 2 and merged.get_max_value() < 3_000
+    assert window.as_status()["seconds"] == 4  # unbounded: every second since the change
+    # a bound before the change counts from the change on
+    assert window.as_status(since=150, until=204)["since"] == 202
+
+
+def test_old_seconds_stay_in_the_whole_window_but_not_in_a_bounded_read(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(load_window, "time", FakeClock(0.0))
+    monkeypatch.setattr(load_window, "KEPT_SECONDS", 3)
+    window = LoadWindow()
+    for second in range(1, 6):
+        window.add_status(0, second, {"requests": 10 * second}, one_sample(1_000))
+    whole = window.as_status()
+    assert (whole["seconds"], whole["requests"]) == (5, 50)
+    assert merge_encoded([whole["histogram"]]).get_total_count() == 5
+    bounded = window.as_status(since=1, until=10)
+    assert (bounded["since"], bounded["seconds"], bounded["requests"]) == (3, 3, 30)

@@ -71,7 +71,8 @@ class ClientNode(Node):
             "connecting": gauges.get("connecting", 0),
             "connect_window": gauges.get("connect_window", 0),  # connects allowed in flight
             "latency_us": self.latency.latest,  # this host's, all workers merged
-            "window": self.window.as_status(),  # since the last /qps
+            "window": self.window.as_status(  # since the last /qps, or within the bounds
+                since=_bound(query, "window_since"), until=_bound(query, "window_until")),
         }
 
     async def set_qps(self, query: Query) -> dict[str, Any]:
@@ -89,3 +90,8 @@ class ClientNode(Node):
 
     def routes(self) -> dict[str, Handler]:
         return {**super().routes(), "/qps": self.set_qps}
+
+
+def _bound(query: Query | None, name: str) -> int | None:
+    """A load-window bound from ``/status``'s query; 0 or absent: none."""
+    return int(query.get(name, 0)) or None if query else None

@@ -21,6 +21,7 @@ MAX_GENERATOR_QPS = 100_000  # packets per second, whole server node
 UNLIMITED = 2**31 - 1  # the original's "no total"
 MAX_UID = 2**32 - 1
 MAX_CLIENT_QPS = 1_000_000  # shakes per second, whole client node
+MAX_SECOND = 2**32 - 1  # a Unix second
 RECIPIENTS_NEEDED = 3
 
 Query = dict[str, float | int | str]
@@ -86,14 +87,17 @@ ROUTES: dict[str, dict[str, tuple[AnyParam, ...]]] = {
                   Param("max_uid", MAX_UID, default=MAX_UID, alias="max")),
     },
     "client": {
-        "/status": (),
+        # the load window's bounds, in Unix seconds; 0: since the last /qps, up to now
+        "/status": (Param("window_since", MAX_SECOND, default=0),
+                    Param("window_until", MAX_SECOND, default=0)),
         "/phase": (PHASE,),
         "/qps": (Param("qps", MAX_CLIENT_QPS),),
     },
 }
 ROUTES["server"]["/fahongbao"] = ROUTES["server"]["/send"]
 NOTES = {
-    "/status": "counters of live workers, workers_alive, per_worker last_tick_age_s",
+    "/status": "counters of live workers, workers_alive, per_worker last_tick_age_s; a "
+               "client's load window only over seconds window_since <= s < window_until",
     "/phase": "tag every later point with this phase",
     "/shake": "shake-packet generator; qps=0 stops it",
     "/yaohongbao": "the original's name for /shake",
