@@ -10,7 +10,7 @@ from hongbao.metrics.lineprotocol import Point
 from hongbao.report.console import phase_table, report_console
 from hongbao.report.series import build_series
 from hongbao.report.summary import summary
-from hongbao.report.tables import money_balance, phase_rows
+from hongbao.report.tables import money_balance, phase_cells, phase_rows
 
 T0 = 1_800_000_000
 TAGS = {"run_id": "r1", "host": "h1", "worker": "0"}
@@ -112,6 +112,8 @@ def test_a_phase_whose_server_workers_stop_ticking_is_saturated_by_starvation() 
     assert (row.held_qps, row.answered_pct) == (100.0, 100.0) and row.p99_ms < 100
     assert row.status == "saturated"
     assert row.limit == "control-plane starvation: up to 3 server workers too busy to tick"
+    # their counts land after the window: the server's rate there is not known, not zero
+    assert row.server_counts_late and phase_cells(row)[7] == "late"
 
 
 def test_piped_output_shows_a_full_scale_row_uncut() -> None:

@@ -31,6 +31,7 @@ class PhaseRow:
     hold_seconds: int  # the hold window: target rate set, ramp and marks excluded
     held_qps: float  # client requests per second, mean over the hold window
     server_held_qps: float  # server requests per second, mean over the hold window
+    server_counts_late: bool  # server workers too busy to tick: their counts land after it
     sent: int  # client requests in the hold window
     answered_pct: float  # shakes not timed out / shakes sent, over the timeout window
     timeouts: int  # shakes unanswered within the timeout (see phase_rows)
@@ -134,6 +135,8 @@ def phase_rows(series: RunSeries) -> list[PhaseRow]:
             target_qps=span.target_qps, hold_seconds=hold_seconds, held_qps=held_qps,
             server_held_qps=(series.total("server", "requests", hold) / hold_seconds
                              if hold_seconds else 0.0),
+            server_counts_late=bool(span.target_qps)
+            and series.most_late_workers("server", hold) > 0,
             sent=int(sent), answered_pct=answered_pct,
             timeouts=int(timeouts),
             p50_ms=latency["lat_p50_us"] / 1000, p90_ms=latency["lat_p90_us"] / 1000,
@@ -209,10 +212,12 @@ class Projection:
 
 
 def projection(series: RunSeries, rows: list[PhaseRow]) -> Projection | None:
-    """Use the phase with the highest sustained server QPS, per server host."""
-    if not rows:
+    """Use the phase with the highest sustained server QPS, per server host (not one whose
+    server counts landed late: a backlog served after it would inflate another's)."""
+    measured = [row for row in rows if not row.server_counts_late]
+    if not measured:
         return None
-    best = max(rows, key=lambda r: r.server_held_qps)
+    best = max(measured, key=lambda r: r.server_held_qps)
     servers = max(1, len(series.hosts.get("server", [])))
     q = best.server_held_qps / servers
     if q <= 0:
@@ -234,7 +239,8 @@ PHASE_COLUMNS: list[tuple[str, str]] = [
                "phase when no hold was marked)"),
     ("target", "the shake rate asked of all clients together"),
     ("held", "shakes the clients sent per second, mean over the hold window"),
-    ("server", "shakes the server received per second, mean over the hold window"),
+    ("server", "shakes the server received per second, mean over the hold window ('late': "
+               "server workers too busy to tick in it, so their counts landed after it)"),
     ("answer %", "shakes that did not time out, as a share of the shakes sent, both counted "
                  "from the phase's start to the next phase's start"),
     ("timeouts", "shakes that got no answer within the client's timeout, counted from the "
@@ -263,7 +269,8 @@ def phase_cells(row: PhaseRow) -> list[str]:
                 *["-"] * 5, row.status]
     return [row.name, str(row.seconds), conns, connect,
             str(row.hold_seconds), f"{row.target_qps:,}", f"{row.held_qps:,.0f}",
-            f"{row.server_held_qps:,.0f}", f"{row.answered_pct:.3f}", f"{row.timeouts:,}",
+            "late" if row.server_counts_late else f"{row.server_held_qps:,.0f}",
+            f"{row.answered_pct:.3f}", f"{row.timeouts:,}",
             ms(row.p50_ms), ms(row.p90_ms), ms(row.p99_ms), ms(row.p999_ms), ms(row.max_ms),
             row.status]
 
