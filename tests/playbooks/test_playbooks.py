@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from hongbao.plan import next_knee_step, plan_targets
 from tests.playbooks.minilab import (
     HOSTS,
     MONITOR_INFLUX,
@@ -122,13 +123,19 @@ def hold_seconds(marks: Path) -> dict[str, int]:
             if len(b) == 2}
 
 
-def test_the_knee_search_stops_at_the_first_saturated_step_or_the_last(full_run: dict) -> None:
+def test_the_knee_search_climbs_until_a_step_saturates_or_walks_down_until_one_holds(
+        full_run: dict) -> None:
     # Each step's line, once (the closing "knee:" message repeats the last one).
     verdicts = list(dict.fromkeys(VERDICT.findall(unfolded(full_run["output"]))))
     assert verdicts, "no knee step was judged"
-    assert all(verdict == "held" for _, _, verdict in verdicts[:-1])
     steps = [int(qps.replace(",", "")) for qps, _, _ in verdicts]
-    assert steps == sorted(steps) and len(steps) <= 4  # testbed_knee_max_steps
+    # The steps taken are the search's rule applied to the verdicts seen, to its end.
+    targets = plan_targets(0.004, 10, 200.0, 50.0, knee_max_steps=4)  # as SMALL and full_run
+    seen = [{"qps": qps, "held": verdict == "held"}
+            for qps, (_, _, verdict) in zip(steps, verdicts, strict=True)]
+    chosen = [next_knee_step(targets.knee_steps, targets.knee_steps_below, seen[:n])
+              for n in range(len(seen) + 1)]
+    assert chosen == [*steps, None], (steps, seen)
     # A step is judged over its marked hold only, not the seconds its clients were read in.
     holds = hold_seconds(full_run["run_dir"] / "metrics" / "phase-controller.lp")
     for qps, (_, seconds, _) in zip(steps, verdicts, strict=True):

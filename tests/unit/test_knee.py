@@ -3,12 +3,15 @@ the phase table's rule (p99, answered share, rate held)."""
 
 from __future__ import annotations
 
+import io
+import json
 from typing import Any
 
 import pytest
 
+from hongbao.cli import main
 from hongbao.metrics.histograms import encode, new_histogram, record
-from hongbao.plan import knee_steps
+from hongbao.plan import knee_steps, knee_steps_below, next_knee_step
 from hongbao.report.knee import step_verdict
 
 
@@ -55,6 +58,47 @@ def test_knee_steps_rise_by_the_factor_up_to_the_maximum() -> None:
         knee_steps(1000, 1.0, 4000)
     with pytest.raises(ValueError, match="at least one step"):
         knee_steps(1000, 1.5, 4000, max_steps=0)
+
+
+def test_knee_steps_below_fall_by_the_factor_and_stop_at_one() -> None:
+    assert knee_steps_below(1875, 1.4, 5) == [1339, 956, 683, 488, 349]
+    assert knee_steps_below(3, 1.4, 5) == [2, 1]
+    assert knee_steps_below(1, 1.4, 5) == []
+
+
+RISING = [100, 140, 196]
+BELOW = [71, 51]
+
+
+def tried(*steps: tuple[int, bool]) -> list[dict[str, Any]]:
+    return [{"qps": qps, "held": held} for qps, held in steps]
+
+
+def test_the_search_climbs_while_steps_hold_and_stops_at_the_first_saturated() -> None:
+    assert next_knee_step(RISING, BELOW, []) == 100
+    assert next_knee_step(RISING, BELOW, tried((100, True))) == 140
+    assert next_knee_step(RISING, BELOW, tried((100, True), (140, False))) is None
+    assert next_knee_step(RISING, BELOW, tried((100, True), (140, True), (196, True))) is None
+
+
+def test_when_the_first_step_saturates_the_search_walks_down_until_one_holds() -> None:
+    assert next_knee_step(RISING, BELOW, tried((100, False))) == 71
+    assert next_knee_step(RISING, BELOW, tried((100, False), (71, False))) == 51
+    assert next_knee_step(RISING, BELOW, tried((100, False), (71, True))) is None
+    assert next_knee_step(RISING, BELOW, tried((100, False), (71, False), (51, False))) is None
+
+
+def test_knee_next_reads_the_search_from_stdin_and_rejects_bad_input_in_one_line(
+        capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    search = {"rising": RISING, "below": BELOW, "verdicts": tried((100, False))}
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(search)))
+    assert main(["knee", "next"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"next": 71}
+    monkeypatch.setattr("sys.stdin", io.StringIO('{"rising": [100], "verdicts": []}'))
+    assert main(["knee", "next"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "hongbao knee: error: stdin has no 'below': it must be a JSON object with the lists "
+        "'rising', 'below' (QPS) and 'verdicts'")
 
 
 def test_shakes_still_in_flight_at_the_end_of_a_step_are_not_lost() -> None:

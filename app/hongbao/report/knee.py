@@ -11,6 +11,7 @@ from typing import Any
 
 from hongbao import flags
 from hongbao.metrics.histograms import merge_encoded, percentiles
+from hongbao.plan import next_knee_step
 from hongbao.report.tables import answered_share_pct, saturation_limits
 
 
@@ -50,8 +51,26 @@ def _verdict(args: argparse.Namespace) -> int:
     return 0
 
 
+def _next(_args: argparse.Namespace) -> int:
+    try:
+        search = json.load(sys.stdin)
+        rising = [int(qps) for qps in search["rising"]]
+        below = [int(qps) for qps in search["below"]]
+        verdicts = [{"qps": int(v["qps"]), "held": bool(v["held"])} for v in search["verdicts"]]
+        if not rising:
+            raise ValueError("'rising' is empty")
+    except KeyError as error:
+        raise flags.UsageError(f"stdin has no {error}: it must be a JSON object with the "
+                               "lists 'rising', 'below' (QPS) and 'verdicts'") from None
+    except (json.JSONDecodeError, TypeError, ValueError) as error:
+        raise flags.UsageError(f"stdin must be a JSON object with the lists 'rising', 'below' "
+                               f"(QPS) and 'verdicts' (from knee verdict): {error}") from None
+    print(json.dumps({"next": next_knee_step(rising, below, verdicts)}))
+    return 0
+
+
 def register(commands: argparse._SubParsersAction) -> None:
-    parser = commands.add_parser("knee", help="the knee search's verdict on one load step")
+    parser = commands.add_parser("knee", help="the knee search: a step's verdict, the next step")
     actions = parser.add_subparsers(dest="knee_action", required=True)
     verdict = actions.add_parser(
         "verdict", help="held or saturated, from the clients' /status (stdin: JSON host -> "
@@ -59,3 +78,7 @@ def register(commands: argparse._SubParsersAction) -> None:
     verdict.add_argument("--target", type=flags.count(1), required=True,
                          help="the step's QPS in all")
     verdict.set_defaults(func=_verdict)
+    after = actions.add_parser(
+        "next", help="the next step's QPS, or null when the search is over (stdin: JSON "
+                     "{rising, below, verdicts})")
+    after.set_defaults(func=_next)
