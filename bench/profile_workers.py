@@ -106,41 +106,54 @@ def one_run(args: argparse.Namespace) -> list[Profile]:
         bench.wait_logged_in(server, client, args.connections, args.connections / 1000 + 60)
         client.get("/qps", qps=args.qps)
         time.sleep(args.settle)
-        spies = {}
-        for side, node in (("server", server), ("client", client)):
-            path = out / f"{side}-{args.qps}qps.txt"
-            spies[side] = path, subprocess.Popen(
-                [spy, "record", "--pid", str(node_workers(node)[0].pid), "--duration",
-                 str(args.seconds), "--rate", "250", "--format", "raw", "--output", str(path),
-                 # --native (uvloop's C code, libc) pauses the worker for each sample
-                 "--native" if args.native else "--nonblocking"],
-                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        profiles = []
-        for side, (path, process) in spies.items():
-            try:
-                _, err = process.communicate(timeout=args.seconds + 30)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                _, err = process.communicate()
-            if process.returncode != 0 or not path.exists():
-                raise RuntimeError(f"py-spy on the {side} worker failed: "
-                                   f"{err.decode(errors='replace').strip()}")
-            profiles.append(summarise(side, path))
+        pids = {side: node_workers(node)[0].pid for side, node in (("server", server),
+                                                                      ("client", client))}
+        profiles = record_workers(spy, pids, out, f"{args.qps}qps", args.seconds, args.native)
         log(f"  raw stacks in {out}")
+    return profiles
+
+
+def record_workers(spy: str, pids: dict[str, int], out: Path, label: str, seconds: int,
+                   native: bool) -> list[Profile]:
+    """py-spy on each ``side -> pid`` at once for ``seconds``; their summaries."""
+    spies = {}
+    for side, pid in pids.items():
+        path = out / f"{side}-{label}.txt"
+        spies[side] = path, subprocess.Popen(
+            [spy, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "250",
+             "--format", "raw", "--output", str(path),
+             # --native (uvloop's C code, libc) pauses the worker for each sample
+             "--native" if native else "--nonblocking"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    profiles = []
+    for side, (path, process) in spies.items():
+        try:
+            _, err = process.communicate(timeout=seconds + 30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            _, err = process.communicate()
+        if process.returncode != 0 or not path.exists():
+            raise RuntimeError(f"py-spy on the {side} worker failed: "
+                               f"{err.decode(errors='replace').strip()}")
+        profiles.append(summarise(side, path))
     return profiles
 
 
 def report(args: argparse.Namespace, runs: list[list[Profile]]) -> None:
     for profile in runs[-1]:
-        print(f"\n{profile.side} worker at {args.qps:,} QPS, {args.connections:,} connections: "
-              f"{profile.samples} samples, {profile.idle_samples} waiting in epoll (left out; "
-              f"% are of the rest); raw stacks: {profile.raw}\n")
-        width = max(len(profile.self_pct), len(profile.total_pct))
-        rows = [[*(profile.self_pct[i] if i < len(profile.self_pct) else ("", "")),
-                 *(profile.total_pct[i] if i < len(profile.total_pct) else ("", ""))]
-                for i in range(width)]
-        print_table(["self: leaf frame", "%", "inclusive: frame anywhere on the stack", "%"],
-                    [[str(cell) for cell in row] for row in rows])
+        print_profile(profile, f"{args.qps:,} QPS, {args.connections:,} connections")
+
+
+def print_profile(profile: Profile, where: str) -> None:
+    print(f"\n{profile.side} worker at {where}: {profile.samples} samples, "
+          f"{profile.idle_samples} waiting in epoll (left out; % are of the rest); raw "
+          f"stacks: {profile.raw}\n")
+    width = max(len(profile.self_pct), len(profile.total_pct))
+    rows = [[*(profile.self_pct[i] if i < len(profile.self_pct) else ("", "")),
+             *(profile.total_pct[i] if i < len(profile.total_pct) else ("", ""))]
+            for i in range(width)]
+    print_table(["self: leaf frame", "%", "inclusive: frame anywhere on the stack", "%"],
+                [[str(cell) for cell in row] for row in rows])
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
