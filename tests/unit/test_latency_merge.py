@@ -11,6 +11,7 @@ from hongbao.client.host_latency import HostLatency
 from hongbao.client.latency import LatencyRecorder
 from hongbao.metrics.histograms import (
     HISTOGRAM_FIELD,
+    PERCENTILES,
     log_path,
     merge_encoded,
     new_histogram,
@@ -81,3 +82,18 @@ def test_a_second_missing_a_worker_is_written_after_the_grace_period(tmp_path: P
     host.flush()
     points = list(read_points(tmp_path / "metrics" / "latency-client01.lp"))
     assert [p.time for p in points] == [SECOND + i for i in range(5)]
+
+
+def test_percentiles_are_hdrhistograms_own_values_at_those_percentiles() -> None:
+    rng = random.Random(3)
+    cases = [[1], [60_000_000, 1], [rng.randint(1, 5_000_000) for _ in range(10_000)],
+             [rng.choice((300, 300, 300, 90_000)) for _ in range(997)], FAST + SLOW]
+    for values in cases:
+        histogram = new_histogram()
+        for value in values:
+            record(histogram, value)
+        expected = {name: histogram.get_value_at_percentile(pct)
+                    for name, pct in PERCENTILES.items()}
+        assert percentiles(histogram) == {**expected,
+                                          "lat_max_us": histogram.get_max_value()}, values[:5]
+    assert set(percentiles(new_histogram()).values()) == {0}

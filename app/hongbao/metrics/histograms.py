@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Iterator
+from itertools import accumulate
 from pathlib import Path
 
 from hdrh.histogram import HdrHistogram
@@ -47,11 +49,22 @@ def merge_encoded(encoded: Iterable[str]) -> HdrHistogram:
 
 
 def percentiles(histogram: HdrHistogram) -> dict[str, int]:
-    """lat_p50_us ... lat_p999_us and lat_max_us; all zero for an empty histogram."""
+    """lat_p50_us ... lat_p999_us and lat_max_us; all zero for an empty histogram.
+
+    The same values as HdrHistogram's get_value_at_percentile, in one pass: the counts up
+    to the maximum are summed in C (itertools.accumulate) and each percentile's target
+    count is found by bisection. hdrh walks all 17,408 buckets in Python once per
+    percentile, ~7 ms for these four on this box, which every client node paid each
+    second on the top of the second, ahead of its niced workers."""
     if histogram.get_total_count() == 0:
         return dict.fromkeys(LATENCY_FIELDS, 0)
-    fields = {name: int(histogram.get_value_at_percentile(pct))
-              for name, pct in PERCENTILES.items()}
+    top = histogram.get_counts_array_index(histogram.get_max_value())
+    cumulative = list(accumulate(histogram.counts[:top + 1]))
+    fields = {}
+    for name, pct in PERCENTILES.items():
+        index = bisect_left(cumulative, histogram.get_target_count_at_percentile(pct))
+        value = histogram.get_value_from_index(min(index, top))
+        fields[name] = int(histogram.get_highest_equivalent_value(value))
     fields["lat_max_us"] = int(histogram.get_max_value())
     return fields
 
