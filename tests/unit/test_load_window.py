@@ -72,3 +72,21 @@ def test_old_seconds_stay_in_the_whole_window_but_not_in_a_bounded_read(
     assert merge_encoded([whole["histogram"]]).get_total_count() == 5
     bounded = window.as_status(since=1, until=10)
     assert (bounded["since"], bounded["seconds"], bounded["requests"]) == (3, 3, 30)
+
+
+def test_repeated_whole_reads_count_each_histogram_once_even_one_that_came_late(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(load_window, "time", FakeClock(0.0))
+    monkeypatch.setattr(load_window, "KEPT_SECONDS", 2)
+    window = LoadWindow()
+    window.add_status(0, 1, {"requests": 1}, one_sample(1_000))
+    window.add_status(0, 2, {"requests": 2}, one_sample(1_000))
+    assert merge_encoded([window.as_status()["histogram"]]).get_total_count() == 2
+    window.add_status(1, 2, {"requests": 1}, one_sample(5_000))  # worker 1, a tick late
+    assert merge_encoded([window.as_status()["histogram"]]).get_total_count() == 3
+    window.add_status(0, 3, {"requests": 3}, one_sample(1_000))  # second 1 is dropped
+    window.add_status(0, 4, {"requests": 4}, one_sample(1_000))  # and second 2
+    whole = window.as_status()
+    assert (whole["seconds"], whole["requests"]) == (4, 5)
+    assert merge_encoded([whole["histogram"]]).get_total_count() == 5
+    assert merge_encoded([window.as_status(since=3)["histogram"]]).get_total_count() == 2
