@@ -5,6 +5,7 @@ generator's catch-up cap and the write-ahead rule. No sockets, no processes."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -281,7 +282,8 @@ def test_with_fewer_than_three_users_online_no_packet_is_sent_until_a_third_logs
     run(scenario)
 
 
-def test_only_users_in_the_send_range_are_drawn(tmp_path: Path, clock: FakeClock) -> None:
+def test_only_users_in_the_send_range_are_drawn(tmp_path: Path, clock: FakeClock,
+                                                caplog: pytest.LogCaptureFixture) -> None:
     worker = new_worker(tmp_path)
 
     async def scenario() -> None:
@@ -291,8 +293,14 @@ def test_only_users_in_the_send_range_are_drawn(tmp_path: Path, clock: FakeClock
         [(_, _, users, _)] = ledger_lines(worker, "S")
         assert sorted(map(int, users.split(","))) == [1, 2, 10]
         start_sent_packets(worker, 1, 1, (1, 9))  # only 1 and 2: too few
-        generator_pass(worker)
+        with caplog.at_level(logging.WARNING, logger=server_worker.__name__):
+            generator_pass(worker)
+            generator_pass(worker)  # within SHORT_OF_RECIPIENTS_LOG_S: not said again
         assert worker.counters.sent_packets == 1
+        assert [r.getMessage() for r in caplog.records] == [
+            "sends wait: this worker holds 2 online users in 1..9, a sent packet needs 3 "
+            "(connections are spread over the workers by the kernel; a wider range or more "
+            "users helps)"]
 
     run(scenario)
 

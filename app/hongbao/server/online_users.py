@@ -38,6 +38,10 @@ class OnlineUsers:
     def __len__(self) -> int:
         return len(self._ids)
 
+    def count_in(self, low: int, high: int) -> int:
+        """How many online users have ``low <= id <= high`` (a scan: for messages only)."""
+        return sum(1 for user in self._ids if low <= user <= high)
+
     def draw(self, count: int, low: int, high: int, rng: random.Random) -> list[int] | None:
         """``count`` distinct online users with ``low <= id <= high``, or None if too few
         could be found. Picks from whichever is smaller: the id range or the online list."""

@@ -17,6 +17,7 @@ from typing import Any
 from hongbao import protocol as p
 from hongbao.metrics.emitter import PerSecondEmitter
 from hongbao.metrics.pointfile import PointFile
+from hongbao.metrics.ratelimitedlog import RateLimitedLog
 from hongbao.money import LedgerWriter, split_amount
 from hongbao.node.commands import SetPhase
 from hongbao.node.worker_loop import WorkerRuntime, worker_title
@@ -52,6 +53,7 @@ def one_step(rate: float) -> int:
     room for a step that fired late. A generator that fell further behind (a stalled
     loop) slips its schedule instead of catching up in a burst."""
     return max(1, math.ceil(rate * GENERATOR_INTERVAL * STEP_SLACK))
+SHORT_OF_RECIPIENTS_LOG_S = 10.0  # at most one "sends wait" line per worker this often
 DEGRADED_EXIT = 3  # a worker that could not write its ledger or metrics exits with this
 
 
@@ -98,6 +100,7 @@ class ServerWorker:
         self._next_shake_id = p.SHAKE_PACKET_ID_BASE + index
         self._next_send_id = p.SEND_PACKET_ID_BASE + index
         self._generator_timer: asyncio.TimerHandle | None = None
+        self._notices = RateLimitedLog(log, SHORT_OF_RECIPIENTS_LOG_S)
         self._listener: socket.socket | None = None
         self._accepting = False
         self._adopting: set[asyncio.Task[object]] = set()  # accepted, transport being made
@@ -348,6 +351,7 @@ class ServerWorker:
         for sent in range(due_sends):
             if not self._send_packet():
                 self.send_rate.released -= due_sends - sent  # retry once users are online
+                self._say_short_of_recipients()
                 break
         active = not (self.shake_rate.done and self.send_rate.done)
         self._generator_timer = (
@@ -364,6 +368,16 @@ class ServerWorker:
         self.payouts.recorded()
         self.counters.generated += 1
         self.counters.generated_amount += amount
+
+    def _say_short_of_recipients(self) -> None:
+        """A sent packet needs RECIPIENTS_PER_PACKET users online on this worker within
+        the send range; until it has them its share of the sends waits. Say so, every
+        SHORT_OF_RECIPIENTS_LOG_S at most, rather than stall in silence."""
+        low, high = self.send_range
+        self._notices.log("short_of_recipients", logging.WARNING, (
+            f"sends wait: this worker holds {self.online.count_in(low, high)} online users "
+            f"in {low}..{high}, a sent packet needs {p.RECIPIENTS_PER_PACKET} (connections "
+            "are spread over the workers by the kernel; a wider range or more users helps)"))
 
     def _send_packet(self) -> bool:
         low, high = self.send_range
