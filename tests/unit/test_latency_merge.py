@@ -7,11 +7,15 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
+from hdrh.log import HistogramLogWriter
+
 from hongbao.client.host_latency import HostLatency
 from hongbao.client.latency import LatencyRecorder
 from hongbao.metrics.histograms import (
     HISTOGRAM_FIELD,
     PERCENTILES,
+    HistogramLog,
+    encode,
     log_path,
     merge_encoded,
     new_histogram,
@@ -97,3 +101,20 @@ def test_percentiles_are_hdrhistograms_own_values_at_those_percentiles() -> None
         assert percentiles(histogram) == {**expected,
                                           "lat_max_us": histogram.get_max_value()}, values[:5]
     assert set(percentiles(new_histogram()).values()) == {0}
+
+
+def test_the_log_line_is_hdrhs_own_and_an_empty_histogram_encodes_to_one_text(
+        tmp_path: Path) -> None:
+    histogram = new_histogram()
+    for value in FAST[:500] + SLOW:
+        record(histogram, value)
+    ours = HistogramLog(tmp_path / "ours.hlog")
+    ours.write(SECOND, histogram, encode(histogram))
+    ours.close()
+    with (tmp_path / "hdrh.hlog").open("w") as file:
+        HistogramLogWriter(file).output_interval_histogram(histogram, SECOND, SECOND + 1, 1000.0)
+    assert (tmp_path / "ours.hlog").read_text().splitlines()[-1] == \
+        (tmp_path / "hdrh.hlog").read_text().strip()
+    assert encode(new_histogram()) == new_histogram().encode().decode("ascii")
+    merged = merge_encoded([encode(new_histogram()), encode(histogram)])
+    assert percentiles(merged) == percentiles(histogram)

@@ -10,7 +10,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from hongbao.metrics.histograms import encode, merge_encoded, new_histogram
+from hongbao.metrics.histograms import add_encoded, encode, merge_encoded, new_histogram
 
 WINDOW_COUNTERS = ("requests", "responses", "timeouts", "send_skipped")
 # The window starts this many whole seconds after the change: a worker may get the new
@@ -76,8 +76,7 @@ class LoadWindow:
             entry.sums[name] += now - before if now >= before else now  # a restarted worker
 
     def _fold(self, entry: _Second) -> None:
-        for text in entry.histograms[entry.folded:]:
-            self._whole.decode_and_add(text)
+        add_encoded(self._whole, entry.histograms[entry.folded:])
         entry.folded = len(entry.histograms)
 
     def _drop(self, second: int) -> None:

@@ -12,6 +12,7 @@ from hongbao.metrics.histograms import (
     HISTOGRAM_FIELD,
     LATENCY_FIELDS,
     LATENCY_MEASUREMENT,
+    add_encoded,
     merge,
     new_histogram,
     percentiles,
@@ -157,7 +158,7 @@ def build_series(points: Iterable[Point], run_id: str | None = None,
         if point.measurement == LATENCY_MEASUREMENT:
             encoded = point.fields.get(HISTOGRAM_FIELD)
             if from_points and isinstance(encoded, str):
-                merged.setdefault(point.time, new_histogram()).decode_and_add(encoded)
+                add_encoded(merged.setdefault(point.time, new_histogram()), [encoded])
             continue
         side = sums.get(point.measurement)
         if side is None:
