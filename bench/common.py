@@ -256,6 +256,17 @@ def stopped_on_signals() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
+def whole_numbers(text: str) -> list[int]:
+    """An argparse type: a comma list of whole numbers >= 1, such as ``1,10,100``."""
+    try:
+        values = [int(value) for value in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a comma list of whole numbers: {text!r}") from None
+    if min(values) < 1:
+        raise argparse.ArgumentTypeError(f"every number must be >= 1: {text!r}")
+    return values
+
+
 def add_run_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags every node benchmark takes: --runs, --workers, --json, --keep-run-dir."""
     parser.add_argument("--runs", type=int, default=3, help="fresh runs to take medians over")

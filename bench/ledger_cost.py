@@ -34,7 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import uvloop
-from common import figure, log, print_table, save_json
+from common import figure, log, print_table, save_json, whole_numbers
 
 from hongbao.money import LedgerWriter
 from hongbao.server.config import ServerConfig
@@ -178,7 +178,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5, help="runs to take medians over")
     parser.add_argument("--shakes", type=int, default=200_000, help="shakes per measurement")
-    parser.add_argument("--shakes-per-pass", default="1,10,100",
+    parser.add_argument("--shakes-per-pass", dest="per_pass", type=whole_numbers,
+                        default=[1, 10, 100],
                         help="comma list: shakes answered per event-loop pass")
     parser.add_argument("--win-ratio", type=float, default=0.2,
                         help="share of shakes that win a packet (0.2: 1,000 QPS with 200 "
@@ -186,11 +187,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--dir", type=Path, help="where ledger files go (default: a temp dir)")
     parser.add_argument("--json", type=Path, help="save the raw numbers here")
     args = parser.parse_args(argv)
-    try:
-        args.per_pass = [int(v) for v in args.shakes_per_pass.split(",")]
-    except ValueError:
-        parser.error(f"--shakes-per-pass: not a comma list of integers: {args.shakes_per_pass}")
-    if args.runs < 1 or args.shakes < 1 or min(args.per_pass) < 1:
+    if args.runs < 1 or args.shakes < 1:
         parser.error("--runs, --shakes and --shakes-per-pass must be at least 1")
     if not 0 < args.win_ratio <= 1:
         parser.error("--win-ratio must be in (0, 1]")

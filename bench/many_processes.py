@@ -24,7 +24,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from common import figure, log, median, print_table
+from common import figure, log, median, print_table, whole_numbers
 
 HERE_APP = Path(__file__).resolve().parent.parent / "app"
 LOAD_PHASES = ("phase2", "phase3")
@@ -57,17 +57,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--users", type=int, default=25_000)
     parser.add_argument("--clients", type=int, default=17, help="client nodes")
     parser.add_argument("--server-workers", type=int, default=51)
-    parser.add_argument("--qps", default="1875,3750", help="phase 2 and phase 3 QPS")
+    parser.add_argument("--qps", type=whole_numbers, default=[1875, 3750],
+                        help="phase 2 and phase 3 QPS, comma-separated")
     parser.add_argument("--phase-seconds", type=int, default=30)
     parser.add_argument("--compare", type=Path, help="another checkout's app directory")
     parser.add_argument("--json", type=Path, help="save every run's phases here")
     args = parser.parse_args(argv)
-    try:
-        args.qps = [int(q) for q in args.qps.split(",")]
-    except ValueError:
-        parser.error(f"--qps takes two whole numbers, got {args.qps!r}")
-    if len(args.qps) != 2 or min(args.qps) < 1 or args.runs < 1 or args.users < 1:
-        parser.error("--qps takes two rates >= 1; --runs and --users must be >= 1")
+    if len(args.qps) != 2 or args.runs < 1 or args.users < 1:
+        parser.error("--qps takes two rates; --runs and --users must be >= 1")
     if args.users > 28_000:
         parser.error("--users over 28,000 do not fit loopback's source ports")
     if args.compare is not None and not (args.compare / "hongbao").is_dir():
