@@ -5,7 +5,8 @@
 #   - the lab's and molecule's network namespaces (hb*), their veths (vhb*) and bridges (hb-*);
 #   - installed venvs and wheelhouses (/opt/hongbao, /var/tmp/hongbao-molecule);
 #   - /var/lib/hongbao (run directories, the lab's InfluxDB data, chrony and Grafana files);
-#   - /var/tmp/hongbao-* (lab state, molecule and playbook test installs);
+#   - /var/tmp/hongbao-* (lab state, molecule and playbook test installs, the saved CPU
+#     scheduler setting, which is put back first);
 #   - the pytest temporary directories (per-test InfluxDB data among them) and molecule's cache.
 # It lists what it removed and is idempotent: a second run removes nothing.
 # Usage: bash scripts/clean-machine.sh   (as root; also `make clean-machine`)
@@ -60,7 +61,18 @@ for link in $(ip -o link show 2>/dev/null | awk -F': ' '{sub(/@.*/, "", $2); pri
   ip link delete "$link" 2>/dev/null && say "link $link"
 done
 
-# 4. Installs, data and state.
+# 4. The CPU scheduler setting a lab turned off (hongbao/lab/autogroup.py): the file's
+#    first line is the machine's own value, put back before the file goes with the rest.
+held=/var/tmp/hongbao-sched-autogroup
+setting=/proc/sys/kernel/sched_autogroup_enabled
+if [ -f "$held" ] && [ -w "$setting" ]; then
+  original=$(head -n 1 "$held" | tr -dc '0-9')
+  if [ -n "$original" ] && [ "$(cat "$setting")" != "$original" ]; then
+    echo "$original" > "$setting" && say "CFS autogroup turned off by a lab (set back to $original)"
+  fi
+fi
+
+# 5. Installs, data and state.
 for dir in "${DIRS[@]}"; do
   [ -e "$dir" ] || continue
   # Overlay mounts of molecule instances (/etc) may remain under their state directory.

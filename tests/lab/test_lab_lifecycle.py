@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from hongbao.lab import netns
+from hongbao.lab import autogroup, netns
 from hongbao.lab.errors import LabError
 from hongbao.lab.lifecycle import leftovers
 from hongbao.lab.paths import LabPaths
@@ -77,6 +77,16 @@ def test_up_makes_a_namespace_per_host_and_a_bridge(lab: SmallLab) -> None:
     namespaces = netns.existing_namespaces()
     assert {host.namespace for host in lab.topology.hosts} <= namespaces
     assert lab.topology.bridge in netns.existing_links()
+
+
+def test_up_turns_cfs_autogroup_off_and_keeps_the_machines_setting(lab: SmallLab) -> None:
+    # Every host on one kernel: each ssh session must not get an equal share of the CPU.
+    # (Whether it comes back at `lab down` depends on other labs up: the unit tests.)
+    if not autogroup.SETTING.exists():
+        pytest.skip("this kernel has no CFS autogroup")
+    assert autogroup.SETTING.read_text().strip() == "0"
+    held = autogroup.HELD_FILE.read_text().split()
+    assert held[0] in ("0", "1") and str(lab.paths.root) in held[1:]
 
 
 def test_lab_traffic_is_routed_through_the_lab_bridge(lab: SmallLab) -> None:

@@ -6,7 +6,7 @@ import shutil
 import time
 from collections.abc import Callable
 
-from hongbao.lab import netns, sshd
+from hongbao.lab import autogroup, netns, sshd
 from hongbao.lab.errors import LabError
 from hongbao.lab.paths import LabPaths
 from hongbao.lab.processes import terminate
@@ -19,6 +19,7 @@ Report = Callable[[str], None]
 def bring_up(topology: LabTopology, paths: LabPaths, report: Report = print) -> None:
     started = time.monotonic()
     sshd.ensure_keys(paths)
+    autogroup.turn_off(paths.root, report)  # before any host's processes start
     links = netns.existing_links()
     namespaces = netns.existing_namespaces()
     bridge_created = netns.ensure_bridge(topology, links)
@@ -74,6 +75,7 @@ def tear_down(topology: LabTopology, paths: LabPaths, report: Report = print) ->
             netns.remove_host(host, namespaces, links)
             report(f"  removed {host.namespace} and {host.veth}")
     netns.remove_bridge(topology, links)
+    autogroup.put_back(paths.root, report)
     _remove_state_dir(paths, report)
     remaining = leftovers(topology, paths)
     if remaining:
