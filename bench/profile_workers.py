@@ -133,7 +133,7 @@ def record_workers(spy: str, pids: dict[str, int], out: Path, label: str, second
             process.kill()
             _, err = process.communicate()
         if process.returncode != 0 or not path.exists():
-            raise RuntimeError(f"py-spy on the {side} worker failed: "
+            raise RuntimeError(f"py-spy on the {side} worker failed (exit {process.returncode}): "
                                f"{err.decode(errors='replace').strip()}")
         profiles.append(summarise(side, path))
     return profiles
