@@ -64,6 +64,8 @@ def group_of(process: psutil.Process, run_id: str) -> str | None:
         return f"{worker['side']} workers{other}"
     if not cmdline:
         return "kernel threads"
+    if name in ("influxd", "sshd", "chronyd"):  # before the title: their paths hold "hongbao"
+        return name
     words = [Path(word).name for word in cmdline]
     for at, word in enumerate(words[:-1]):
         if word in ("hongbao", "hongbao.cli") and words[at + 1] in ("server", "client"):
@@ -73,8 +75,6 @@ def group_of(process: psutil.Process, run_id: str) -> str | None:
         return "other hongbao"
     if "ansible" in title:
         return "ansible"
-    if name in ("influxd", "sshd", "chronyd"):
-        return name
     return "other"
 
 
