@@ -38,3 +38,22 @@ def test_kinds_are_limited_separately(caplog: pytest.LogCaptureFixture) -> None:
         assert limited.log("rejected", logging.ERROR, "line rejected")
         assert not limited.log("down", logging.WARNING, "sink down")
     assert [r.getMessage() for r in caplog.records] == ["sink down", "line rejected"]
+
+
+def test_a_message_made_by_a_callable_is_made_only_for_a_line_that_goes_out(
+        caplog: pytest.LogCaptureFixture) -> None:
+    clock = ManualClock()
+    limited = RateLimitedLog(logging.getLogger("test.lazy"), interval=1.0, clock=clock)
+    made: list[float] = []
+
+    def message() -> str:
+        made.append(clock.now)
+        return "sends wait"
+
+    with caplog.at_level(logging.WARNING, logger="test.lazy"):
+        for _ in range(6):  # every 0.4 s: lines at 100.0 and 101.2 only
+            limited.log("short", logging.WARNING, message)
+            clock.now += 0.4
+    assert made == [100.0, pytest.approx(101.2)]
+    assert [r.getMessage() for r in caplog.records] == [
+        "sends wait", "sends wait (2 more like this in the last 1 s)"]

@@ -22,13 +22,16 @@ class RateLimitedLog:
         self._last_logged: dict[str, float] = {}
         self._held_back: dict[str, int] = {}
 
-    def log(self, kind: str, level: int, message: str) -> bool:
-        """Log ``message`` unless a line of this kind went out less than an interval ago."""
+    def log(self, kind: str, level: int, message: str | Callable[[], str]) -> bool:
+        """Log ``message`` unless a line of this kind went out less than an interval ago.
+        A callable is called only for a line that goes out (a message costly to make)."""
         now = self._clock()
         last = self._last_logged.get(kind)
         if last is not None and now - last < self._interval:
             self._held_back[kind] = self._held_back.get(kind, 0) + 1
             return False
+        if callable(message):
+            message = message()
         held_back = self._held_back.pop(kind, 0)
         if held_back and last is not None:
             message += f" ({held_back} more like this in the last {now - last:.0f} s)"

@@ -39,6 +39,7 @@ STEP_SLACK = 2  # a step may release up to two intervals' worth (timer jitter)
 LOGIN_SWEEP_INTERVAL = 0.25  # seconds between looks for connections past the login timeout
 ACCEPT_BATCH = 256  # connections accepted per wake-up of the listener
 RESUME_MARGIN = 64  # accept again once this many descriptors are free below the cap
+SHORT_OF_RECIPIENTS_LOG_S = 10.0  # at most one "sends wait" line per worker this often
 OUT_OF_DESCRIPTORS = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 
 
@@ -53,7 +54,6 @@ def one_step(rate: float) -> int:
     room for a step that fired late. A generator that fell further behind (a stalled
     loop) slips its schedule instead of catching up in a burst."""
     return max(1, math.ceil(rate * GENERATOR_INTERVAL * STEP_SLACK))
-SHORT_OF_RECIPIENTS_LOG_S = 10.0  # at most one "sends wait" line per worker this often
 DEGRADED_EXIT = 3  # a worker that could not write its ledger or metrics exits with this
 
 
@@ -374,7 +374,9 @@ class ServerWorker:
         the send range; until it has them its share of the sends waits. Say so, every
         SHORT_OF_RECIPIENTS_LOG_S at most, rather than stall in silence."""
         low, high = self.send_range
-        self._notices.log("short_of_recipients", logging.WARNING, (
+        # The count scans the online users: made only for a line that goes out, not on
+        # each of the 50 generator steps a second that find too few.
+        self._notices.log("short_of_recipients", logging.WARNING, lambda: (
             f"sends wait: this worker holds {self.online.count_in(low, high)} online users "
             f"in {low}..{high}, a sent packet needs {p.RECIPIENTS_PER_PACKET} (connections "
             "are spread over the workers by the kernel; a wider range or more users helps)"))
