@@ -121,12 +121,9 @@ def knee_steps_below(start: int, factor: float, max_steps: int) -> list[int]:
     """Falling QPS steps under ``start`` for a knee search whose first step saturated:
     ``start`` / ``factor``, / ``factor`` again, ... at most ``max_steps``, none under 1."""
     steps: list[int] = []
-    while len(steps) < max_steps:
-        below = min((steps[-1] if steps else start) - 1,
-                    round((steps[-1] if steps else start) / factor))
-        if below < 1:
-            break
-        steps.append(below)
+    current = start
+    while len(steps) < max_steps and (current := min(current - 1, round(current / factor))) >= 1:
+        steps.append(current)
     return steps
 
 

@@ -29,25 +29,26 @@ Report = Callable[[str], None]
 
 @dataclass
 class _Held:
-    original: str | None  # the machine's own setting, once a lab saved it
+    original: str  # the machine's own setting: saved by the first lab up
     holders: list[str]  # the state directories of the labs up
 
 
 @contextmanager
 def _held(held_file: Path, setting: Path) -> Iterator[_Held]:
-    """The saved setting and the labs holding it, under an exclusive lock; the caller
-    edits them, and they are written back (no holder left: the file goes)."""
+    """The saved setting (the current one if none was saved yet) and the labs holding it,
+    under an exclusive lock; the caller edits the holders, and all is written back (no
+    holder left: the file goes)."""
     held_file.touch(exist_ok=True)
     with held_file.open("r+") as file:
         fcntl.flock(file, fcntl.LOCK_EX)
         lines = file.read().split()
-        held = _Held(lines[0] if lines else None,
+        held = _Held(lines[0] if lines else _read(setting),
                      [line for line in lines[1:] if Path(line).is_dir()])
         yield held
         if held.holders:
             file.seek(0)
             file.truncate()
-            file.write("\n".join([held.original or _read(setting), *held.holders]) + "\n")
+            file.write("\n".join([held.original, *held.holders]) + "\n")
         else:
             held_file.unlink(missing_ok=True)
 
@@ -63,8 +64,6 @@ def turn_off(state_dir: Path, report: Report, setting: Path = SETTING,
         report("CFS autogroup: not in this kernel, nothing to turn off")
         return
     with _held(held_file, setting) as held:
-        if held.original is None:  # the first lab up saves it (kept while any lab holds it)
-            held.original = _read(setting)
         if str(state_dir) not in held.holders:
             held.holders.append(str(state_dir))
         if _read(setting) != "0":
@@ -82,7 +81,7 @@ def put_back(state_dir: Path, report: Report, setting: Path = SETTING,
     with _held(held_file, setting) as held:
         if str(state_dir) in held.holders:
             held.holders.remove(str(state_dir))
-        if held.holders or held.original is None:
+        if held.holders:
             return
         if _read(setting) != held.original:
             setting.write_text(held.original)
