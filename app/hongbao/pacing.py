@@ -16,6 +16,7 @@ import math
 from dataclasses import dataclass, field
 
 GOLDEN_RATIO_FRACTION = 0.6180339887498949
+STEP_ROUNDING = 1e-6  # of a step: what float rounding of a time may take off
 
 
 def _multiplier(users: int, period: int | None) -> int:
@@ -92,6 +93,53 @@ class Pacer:
             )  # window wraps around
         user_at = self.user_at
         return [user_at(p) for p in positions]
+
+
+@dataclass(frozen=True)
+class StepGrid:
+    """Steps of ``1 / per_second`` seconds, each ``offset`` seconds after a whole step
+    (``0 <= offset < step``). One second's items go out in its ``per_second`` steps, in
+    even batches; item ``i`` of ``count`` is intended at the start of its step."""
+
+    per_second: int
+    offset: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.per_second < 1 or not 0 <= self.offset < self.step:
+            raise ValueError(f"per_second ({self.per_second}) must be >= 1 and offset "
+                             f"({self.offset}) within one step")
+
+    @classmethod
+    def spread(cls, per_second: int, ordinal: int) -> StepGrid:
+        """The grid of the worker with this ordinal (its place among all workers): the
+        offsets of ordinals 0, 1, 2, ... fall evenly over the step (by the golden ratio),
+        so many workers' steps do not all fire at once."""
+        return cls(per_second, (ordinal * GOLDEN_RATIO_FRACTION) % 1 / per_second)
+
+    @property
+    def step(self) -> float:
+        return 1 / self.per_second
+
+    def next_after(self, now: float) -> float:
+        """The start of the first step after ``now``."""
+        second = math.floor(now)
+        return second + self.offset + self._begun(second, now) / self.per_second
+
+    def _begun(self, second: int, now: float) -> int:
+        """How many of second ``second``'s steps have begun by ``now`` (below 0 or above
+        ``per_second`` outside it). A step that begins within float rounding of ``now``
+        counts as begun."""
+        return math.floor((now - second - self.offset) * self.per_second + STEP_ROUNDING) + 1
+
+    def due(self, second: int, now: float, count: int) -> int:
+        """How many of second ``second``'s ``count`` items are due by ``now``: those of
+        the steps begun (all of them from the last step's start on)."""
+        begun = min(self.per_second, max(0, self._begun(second, now)))
+        return -(-begun * count // self.per_second)
+
+    def intended(self, second: int, i: int, count: int) -> float:
+        """When item ``i`` of second ``second``'s ``count`` is meant to go out."""
+        return second + self.offset + (i * self.per_second // count) / self.per_second
 
 
 def split_rate(total: float, parts: int) -> list[float]:

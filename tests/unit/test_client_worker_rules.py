@@ -15,7 +15,8 @@ from hongbao.client import worker as client_worker
 from hongbao.client.commands import SetQps
 from hongbao.client.config import ClientConfig
 from hongbao.client.connection import ClientConnection
-from hongbao.client.worker import MAX_CATCH_UP_SECONDS, ClientWorker
+from hongbao.client.worker import MAX_CATCH_UP_SECONDS, STEPS_PER_SECOND, ClientWorker
+from hongbao.pacing import StepGrid
 from tests.unit.fakes import FakeClock, FakeTransport
 
 START = 1_000_000  # an even second: the fake clock's first reading
@@ -39,6 +40,7 @@ def new_worker(tmp_path: Path, **settings: Any) -> ClientWorker:
                           server_host="127.0.0.1", server_port=7000, first_user=100,
                           **settings)
     worker = ClientWorker(config, 0)
+    worker.grid = StepGrid(STEPS_PER_SECOND)  # steps on whole steps; one test spreads them
     worker._schedule_second = START - 1  # started in the second before: START is a new one
     return worker
 
@@ -102,6 +104,24 @@ def test_a_second_s_senders_go_out_in_even_batches_at_their_intended_steps(
     assert shake_counts(users) == [1] * 10
     assert worker.counters.requests == 10
     assert worker.counters.send_skipped == 0
+
+
+def test_a_worker_s_own_step_offset_delays_its_batches_and_their_intended_times(
+        tmp_path: Path, clock: FakeClock) -> None:
+    worker = new_worker(tmp_path, users=10, qps=5)
+    worker.grid = StepGrid.spread(STEPS_PER_SECOND, 10)  # the eleventh worker
+    offset = worker.grid.offset
+    assert 0 < offset < 1 / STEPS_PER_SECOND  # 0.18 of a step
+    users = log_in_everyone(worker)
+    order = worker.pacer.senders(START)
+    step_at(worker, clock, START + offset / 2)  # the second's first step has not begun
+    assert senders_so_far(users) == []
+    for now, sent in [(START + offset, 1), (START + 0.2 + offset / 2, 1),
+                      (START + 0.2 + offset, 2), (START + 0.8 + offset, 5)]:
+        step_at(worker, clock, now)
+        assert sorted(senders_so_far(users)) == sorted(order[:sent]), now
+    intended = [users[k][0].pending for k in order]
+    assert intended == pytest.approx([START + offset + 0.2 * i for i in range(5)], abs=1e-9)
 
 
 def test_a_late_step_finishes_the_earlier_second_first_at_its_intended_times(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections import Counter
 
@@ -9,7 +10,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from hongbao.pacing import Pacer, SteadyRate, split_count
+from hongbao.pacing import Pacer, SteadyRate, StepGrid, split_count
 
 
 def test_whole_period_sends_exactly_q_every_second_and_each_user_once_per_period() -> None:
@@ -102,3 +103,38 @@ def test_steady_rate_retune_keeps_what_was_released_and_changes_the_pace() -> No
     assert rate.due(1.0) == 0
     assert rate.due(2.0) == 200
     assert rate.released == 301 and rate.total == 1000
+
+
+def test_step_grid_releases_a_second_in_even_batches_at_its_offset() -> None:
+    grid = StepGrid(25, offset=0.01)
+    assert [grid.due(7, 7 + t, 50) for t in (0.0, 0.01, 0.0499, 0.05, 0.96, 0.97)] == [
+        0, 2, 2, 4, 48, 50]
+    assert grid.intended(7, 0, 50) == pytest.approx(7.01)
+    assert grid.intended(7, 3, 50) == pytest.approx(7.05)
+    assert grid.intended(7, 49, 50) == pytest.approx(7.97)
+    assert grid.next_after(7.0) == pytest.approx(7.01)
+    assert grid.next_after(7.01) == pytest.approx(7.05)
+    assert grid.next_after(7.995) == pytest.approx(8.01)
+
+
+@given(st.integers(1, 100), st.integers(0, 10**6), st.integers(1, 5000),
+       st.floats(0, 0.99999))
+def test_step_grid_due_only_grows_and_ends_with_every_item(
+        per_second: int, key: int, count: int, into: float) -> None:
+    grid = StepGrid.spread(per_second, key)
+    assert 0 <= grid.offset < grid.step
+    due = [grid.due(3, 3 + t, count) for t in sorted({0.0, into, 0.999999})]
+    assert due == sorted(due) and due[0] >= 0 and due[-1] == count
+    assert grid.next_after(3 + into) > 3 + into
+
+
+@pytest.mark.parametrize("workers", [3, 17, 51, 104])
+def test_spread_grids_of_many_workers_fall_evenly_over_the_step(workers: int) -> None:
+    offsets = sorted(StepGrid.spread(25, ordinal).offset * 25 for ordinal in range(workers))
+    gaps = [b - a for a, b in itertools.pairwise([*offsets, offsets[0] + 1])]
+    assert max(gaps) < 2 / workers  # within twice an even share of the step
+
+
+def test_step_grid_rejects_an_offset_outside_the_step() -> None:
+    with pytest.raises(ValueError, match="within one step"):
+        StepGrid(25, offset=0.04)

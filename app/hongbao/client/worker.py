@@ -31,12 +31,20 @@ from hongbao.metrics.emitter import PerSecondEmitter
 from hongbao.metrics.pointfile import PointFile
 from hongbao.node.commands import SetPhase
 from hongbao.node.worker_loop import WorkerRuntime, worker_title
-from hongbao.pacing import Pacer, SteadyRate, split_count
+from hongbao.pacing import Pacer, SteadyRate, StepGrid, split_count
 
 log = logging.getLogger(__name__)
 
-STEPS_PER_SECOND = 100
-STEP = 1 / STEPS_PER_SECOND  # seconds between connect and send steps
+# Sends go out in steps: each step wakes the worker once. At 1M connections about 100
+# workers share 2 cores, each sending a few hundred a second, so at 100 steps a second the
+# wake-ups (timer, loop pass, context switch) cost more than the sends
+# (bench/packet_path.py). Each worker's steps sit at its own offset in the step, so the
+# workers' batches reach the server spread out, not all at once. Latency is measured from
+# the start of the step (the intended time), so coarser steps stay honest.
+STEPS_PER_SECOND = 25
+# While users are still to connect (or to retry), the worker also wakes this often: small
+# batches of SYNs keep the server's accept backlog from overflowing.
+CONNECT_GRID = StepGrid(100)
 MAX_CATCH_UP_SECONDS = 5  # after a longer stall, missed sends are counted, not sent
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
@@ -68,6 +76,8 @@ class ClientWorker:
             PointFile(config.run_dir, f"client-{name}"), "client", tags, CLIENT_GAUGES
         )
         self.pacer = Pacer(self.users, qps)
+        # Workers hold about equal ranges of user ids, so this is the worker's place among all.
+        self.grid = StepGrid.spread(STEPS_PER_SECOND, self.first_user // max(1, self.users))
         self.now_s = int(time.time())
         self._loop: asyncio.AbstractEventLoop | None = None
         self._sent: deque[tuple[float, ClientConnection]] = deque()  # (intended, conn)
@@ -164,9 +174,11 @@ class ClientWorker:
         if self._idle():
             self._timer = None
             return
-        next_step = (math.floor(now * STEPS_PER_SECOND) + 1) * STEP  # stay on the batch grid
+        wake_at = self.grid.next_after(now)
+        if self._retries or not self._connect_rate.done:
+            wake_at = min(wake_at, CONNECT_GRID.next_after(now))
         assert self._loop is not None
-        self._timer = self._loop.call_later(next_step - time.time(), self._step)
+        self._timer = self._loop.call_later(wake_at - time.time(), self._step)
 
     def _connect_due(self, now: float) -> None:
         room = max(0, self._window.size - self._connecting)  # the window may have shrunk
@@ -247,25 +259,24 @@ class ClientWorker:
                 self._schedule_second = second
             self._schedule = self.pacer.senders(self._schedule_second)
             self._cursor = 0
-        count = len(self._schedule)
-        if count:
-            step = math.floor((now - second) * STEPS_PER_SECOND)  # steps begun so far
-            self._send_scheduled(until=min(count, -(-(step + 1) * count // STEPS_PER_SECOND)))
+        if self._schedule:
+            self._send_scheduled(until=self.grid.due(second, now, len(self._schedule)))
 
     def _send_scheduled(self, until: int) -> None:
-        """Send schedule items [cursor, until). The second's sends go out in
-        STEPS_PER_SECOND even batches; item i is intended at the start of its batch."""
+        """Send schedule items [cursor, until). The second's sends go out in the grid's
+        even batches; item i is intended at the start of its batch."""
         count = len(self._schedule)
         second = self._schedule_second
         counters = self.counters
         now_s = self.now_s
         sent = self._sent
+        grid = self.grid
         for i in range(self._cursor, until):
             connection = self.connections[self._schedule[i]]
             if connection is None or not connection.logged_in:
                 counters.send_skipped += 1
                 continue
-            intended = second + (i * STEPS_PER_SECOND // count) * STEP
+            intended = grid.intended(second, i, count)
             if not connection.inflight:
                 connection.pending = intended
             connection.inflight += 1
