@@ -17,7 +17,7 @@ from hongbao.server import worker as server_worker
 from hongbao.server.commands import SetSendRate, SetShakeRate
 from hongbao.server.config import ServerConfig
 from hongbao.server.connection import ServerConnection
-from hongbao.server.worker import ServerWorker, one_step
+from hongbao.server.worker import ServerWorker, generator_interval, one_step
 from tests.unit.fakes import FakeClock, FakeTransport
 
 START = 1_000_000.0  # the fake clock's first reading (a whole second)
@@ -303,6 +303,19 @@ def test_only_users_in_the_send_range_are_drawn(tmp_path: Path, clock: FakeClock
             "users helps)"]
 
     run(scenario)
+
+
+# ---- the generator's pace ----
+@pytest.mark.parametrize(("rate", "interval", "most"), [
+    (200 / 51, 0.2, 2),  # the seed's packets on one of 51 workers: 5 steps a second
+    (25, 0.04, 2),  # about one packet a step
+    (400, 0.02, 16),  # 50 steps a second at most, two steps' worth at most
+    (0, 0.2, 1),
+])
+def test_a_generator_steps_about_once_a_packet_within_its_bounds(
+        rate: float, interval: float, most: int) -> None:
+    assert generator_interval(rate) == pytest.approx(interval)
+    assert one_step(rate) == most
 
 
 # ---- the generator after a stall ----
