@@ -139,6 +139,7 @@ class Bench:
     run_dir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="hongbao-bench-")))
     nodes: list[NodeProcess] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
+    server_logins_before: dict[str, int] = field(default_factory=dict)  # by client name
 
     def __enter__(self) -> Bench:
         return self
@@ -161,7 +162,9 @@ class Bench:
     def client(self, server: NodeProcess, users: int, workers: int, name: str = "client",
                first_user: int = 0, connect_rate: float = 5000.0,
                source_ips: str = SOURCE_IPS) -> NodeProcess:
-        """A client node that starts connecting its users at once, shaking at 0 QPS."""
+        """A client node that starts connecting its users at once, shaking at 0 QPS. The
+        server's login count is taken first: ``wait_logged_in`` counts from it."""
+        self.server_logins_before[name] = server.counters().get("logins", 0)
         return self._start(name, [
             "client", "--server", f"127.0.0.1:{server.port}", "--first-user", str(first_user),
             "--users", str(users), "--workers", str(workers), "--source-ips", source_ips,
@@ -186,8 +189,9 @@ class Bench:
 
     def wait_logged_in(self, server: NodeProcess, client: NodeProcess, users: int,
                        timeout: float) -> float:
-        """Wait until both sides count ``users`` logins more than now; returns seconds."""
-        server_before = server.counters().get("logins", 0)
+        """Wait until both sides count ``users`` logins more than before the client started
+        (its first logins may come before this is called); returns seconds."""
+        server_before = self.server_logins_before[client.name]
         counted = {"server": 0, "client": 0}
 
         def done() -> bool:
