@@ -3,6 +3,7 @@ and a refused query or an unreachable server is one clear error."""
 
 from __future__ import annotations
 
+import urllib.error
 import urllib.parse
 import urllib.request
 
@@ -16,10 +17,17 @@ DATABASE = "influx_query_test"
 
 
 def post(url: str, path: str, params: dict[str, str], body: bytes = b"") -> None:
+    """POST to InfluxDB; a refusal fails with its status and InfluxDB's own words (a
+    statement error comes back as 200 with an "error" in the body)."""
     address = f"{url}{path}?" + urllib.parse.urlencode(params)
-    with urllib.request.urlopen(urllib.request.Request(address, data=body, method="POST"),
-                                timeout=10) as response:
-        assert response.status in (200, 204)
+    try:
+        with urllib.request.urlopen(urllib.request.Request(address, data=body, method="POST"),
+                                    timeout=10) as response:
+            answer = response.read()
+            assert response.status in (200, 204), (response.status, answer)
+    except urllib.error.HTTPError as error:
+        pytest.fail(f"{path} {params}: HTTP {error.code}: {error.read()[:300]!r}")
+    assert b'"error"' not in answer, (path, params, answer[:300])
 
 
 def test_rows_come_back_as_points_with_their_tags(influxdb: InfluxDBServer) -> None:
