@@ -124,6 +124,31 @@ def test_a_worker_s_own_step_offset_delays_its_batches_and_their_intended_times(
     assert intended == pytest.approx([START + offset + 0.2 * i for i in range(5)], abs=1e-9)
 
 
+class RecordingLoop:
+    """Stands in for the event loop: records the delays the step timer asks for."""
+
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    def call_later(self, delay: float, _callback: object) -> None:
+        self.delays.append(delay)
+
+
+def test_the_step_timer_waits_whole_ms_and_never_less_than_to_the_next_step(
+        tmp_path: Path, clock: FakeClock) -> None:
+    worker = new_worker(tmp_path, users=10, qps=5)
+    log_in_everyone(worker)
+    loop = RecordingLoop()
+    worker._loop = loop  # type: ignore[assignment]
+    for now in (START + 0.0123, START + 0.0399996, START + 0.04):
+        clock.now = now
+        worker._step()
+    # Next steps at +0.04, +0.04 and +0.08: whole ms, and never short of them (a timer
+    # that fires early finds its step not begun and would spin).
+    assert loop.delays == pytest.approx([0.028, 0.001, 0.04])
+    assert all(d * 1000 == pytest.approx(round(d * 1000)) for d in loop.delays)
+
+
 def test_a_late_step_finishes_the_earlier_second_first_at_its_intended_times(
         tmp_path: Path, clock: FakeClock) -> None:
     worker = new_worker(tmp_path, users=10, qps=5)
