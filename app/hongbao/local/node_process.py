@@ -100,7 +100,7 @@ def start_node(run_dir: Path, run_id: str, name: str, args: list[str],
     control = f"127.0.0.1:{free_port()}"
     log_path = (log_dir or run_dir / "logs") / f"{name}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "hongbao.cli", *args, "--control", control,
+    command = [sys.executable, "-m", "hongbao", *args, "--control", control,
                "--run-id", run_id, "--run-dir", str(run_dir), "--host-name", name]
     with log_path.open("ab") as log_file:
         process = subprocess.Popen(command, stdout=log_file, stderr=subprocess.STDOUT,
