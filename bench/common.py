@@ -67,9 +67,10 @@ def process_tree(pid: int) -> list[psutil.Process]:
 
 
 def node_workers(node: NodeProcess) -> list[psutil.Process]:
-    """The node's worker processes, by their titles (not multiprocessing's resource tracker)."""
+    """The node's worker processes, by their titles, wherever they sit under it (the fork
+    server starts them): not multiprocessing's fork server or resource tracker."""
     workers = []
-    for child in psutil.Process(node.process.pid).children():
+    for child in psutil.Process(node.process.pid).children(recursive=True):
         with contextlib.suppress(psutil.NoSuchProcess):
             if " ".join(child.cmdline()).startswith("hongbao "):
                 workers.append(child)

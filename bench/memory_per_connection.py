@@ -3,10 +3,10 @@
 what does each process cost before any connection?
 
 Each run starts a fresh server node, reads the RSS and PSS (/proc/PID/smaps_rollup) of
-its node process, its helpers (the multiprocessing resource tracker) and its workers with
-0 connections. A client worker connects as soon as it starts, so the client's base comes
-from a probe client node with one user per worker, stopped before the measured client
-logs ``--connections`` users in. Both sides are read again ``--settle`` seconds after the
+its node process, its helpers (multiprocessing's fork server and resource tracker) and its
+workers with 0 connections. A client worker connects as soon as it starts, so the client's
+base comes from a probe client node with one user per worker, stopped before the measured
+client logs ``--connections`` users in. Both sides are read again ``--settle`` seconds after the
 last login, at 0 QPS. Per connection = (the workers' memory at N - their base) / N.
 
     .venv/bin/python bench/memory_per_connection.py [--runs 3] [--connections 10000]
@@ -122,7 +122,7 @@ def report(args: argparse.Namespace, runs: list[Run]) -> None:
         rows += [
             [f"{label} of the node process, MB",
              *(cells([loaded(r, s, "node") for r in runs], MB, 1) for s in ("server", "client"))],
-            [f"{label} of its helpers (resource tracker), MB",
+            [f"{label} of its helpers (fork server, resource tracker), MB",
              *(cells([loaded(r, s, "helpers") for r in runs], MB, 1)
                for s in ("server", "client"))],
             [f"{label} base per worker (0 connections), MB",

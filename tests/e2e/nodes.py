@@ -56,7 +56,7 @@ def worker_pids(node: NodeProcess) -> list[int]:
     """The node's worker processes, told apart by their titles ("hongbao server w0
     run=test-run"), not multiprocessing's resource tracker."""
     pids = []
-    for child in psutil.Process(node.process.pid).children():
+    for child in psutil.Process(node.process.pid).children(recursive=True):
         with contextlib.suppress(psutil.NoSuchProcess):
             if re.fullmatch(rf"hongbao \w+ w\d+ run={RUN_ID}", " ".join(child.cmdline()).strip()):
                 pids.append(child.pid)

@@ -418,6 +418,6 @@ def connect_error_reason(error: BaseException, timeout_s: float) -> str:
 
 
 def worker_main(config: ClientConfig, index: int, conn: Connection) -> None:
-    """Entry point of a spawned client worker process."""
+    """Entry point of a client worker process."""
     raise SystemExit(WorkerRuntime(ClientWorker(config, index), conn,
                                    worker_title("client", index, config.run_id)).run())

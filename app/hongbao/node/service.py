@@ -18,25 +18,12 @@ from hongbao.metrics.shipper import Shipper
 from hongbao.node.commands import SetPhase
 from hongbao.node.control import Handler, build_app, serve
 from hongbao.node.control_params import Query
+from hongbao.node.memory import process_tree, rss_kb
 from hongbao.node.pool import WorkerHandle, WorkerPool
 
 log = logging.getLogger(__name__)
 
 WORKER_START_TIMEOUT = 30.0
-
-
-PAGE_KB = os.sysconf("SC_PAGE_SIZE") // 1024
-
-
-def rss_kb(pids: list[int]) -> int:
-    """Resident memory of these processes together, from /proc (a process gone is 0)."""
-    total = 0
-    for pid in pids:
-        try:
-            total += int(Path(f"/proc/{pid}/statm").read_text().split()[1]) * PAGE_KB
-        except (OSError, IndexError, ValueError):
-            continue
-    return total
 
 
 class Node:
@@ -101,16 +88,15 @@ class Node:
 
     def _emit_node_point(self, emitter: PerSecondEmitter) -> None:
         """One ``node`` point a second: workers, live workers, late ones (running but not
-        ticking: starved), restarts so far, and the RSS of the node and its workers together."""
+        ticking: starved), restarts so far, and the RSS of the node and every process under
+        it (workers, the fork server, the resource tracker) together."""
         emitter.tags["phase"] = self.phase
-        pids = [os.getpid(), *(worker.process.pid for worker in self.pool.workers
-                               if worker.process.pid is not None)]
         live = len(self.pool.live_workers())
         emitter.emit(int(time.time()) - 1, {"workers": len(self.pool.workers),
                                             "workers_alive": live,
                                             "workers_late": self.pool.alive - live,
                                             "worker_restarts": self.pool.restarts,
-                                            "rss_kb": rss_kb(pids)})
+                                            "rss_kb": rss_kb(process_tree(os.getpid()))})
 
     async def _every_second(self, emitter: PerSecondEmitter) -> None:
         while True:

@@ -446,7 +446,7 @@ class ServerWorker:
 
 
 def worker_main(config: ServerConfig, index: int, conn: Connection) -> None:
-    """Entry point of a spawned server worker process."""
+    """Entry point of a server worker process."""
     worker = ServerWorker(config, index)
     code = WorkerRuntime(worker, conn, worker_title("server", index, config.run_id)).run()
     raise SystemExit(code or (DEGRADED_EXIT if worker.degraded else 0))
