@@ -72,8 +72,8 @@ class WorkerPool:
     Workers are forked by multiprocessing's fork server, which has imported the worker's
     module and runs no event loop (so no loop is forked). Each worker then shares the
     interpreter's and the libraries' pages with the fork server instead of loading its own
-    copy, as the spawn method did: a server worker's base fell from 26.2 to 20.7 MB RSS and
-    from 16.5 to 7.6 MB PSS (bench/memory_per_connection.py, 4 workers).
+    copy, as the spawn method did: a server worker's base fell from 26.6 to 20.6 MB RSS and
+    from 16.9 to 7.6 MB PSS (bench/memory_per_connection.py, 4 workers, bench/README.md).
     """
 
     def __init__(self, main: WorkerMain, config: Any, count: int, name: str,
