@@ -49,7 +49,7 @@ def _worker_count(count: int | None, connections: int, minimum: int,
 
 
 def _sink(args: argparse.Namespace) -> Sink | None:
-    from hongbao.metrics.sink_config import sink_from_args  # lazily: it loads aiohttp
+    from hongbao.metrics.sink_config import sink_from_args  # only where needed
 
     try:
         return sink_from_args(args)
@@ -201,7 +201,24 @@ def _local_run(args: argparse.Namespace) -> int:
     return run_local(LocalRunPlan.from_args(args))
 
 
-def build_parser() -> argparse.ArgumentParser:
+NODE_COMMANDS = frozenset({"server", "client"})
+
+
+def runs_a_node(argv: list[str]) -> bool:
+    """Whether ``argv`` runs a node (its first word that is not an option is ``server`` or
+    ``client``), and asks for no help on the whole command before it."""
+    for word in argv:
+        if word in ("-h", "--help"):
+            return False
+        if not word.startswith("-"):
+            return word in NODE_COMMANDS
+    return False
+
+
+def build_parser(nodes_only: bool = False) -> argparse.ArgumentParser:
+    """Every command, or with ``nodes_only`` just the node commands: a node runs for the whole
+    test, 18 of them at 1M connections, and the other commands' modules (Grafana, rich,
+    aiohttp, YAML; about 20 MB) would stay loaded in each."""
     parser = OneLineParser(prog="hongbao", description=__doc__)
     parser.add_argument("--version", action="version", version=__version__)
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
@@ -268,6 +285,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_control_flags(client, "client", 9090)
     _add_run_flags(client)
     client.set_defaults(func=_client)
+    if nodes_only:
+        return parser
 
     ledger = commands.add_parser("ledger", help="ledger tools")
     ledger_commands = ledger.add_subparsers(dest="ledger_command", required=True)
@@ -314,7 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(nodes_only=runs_a_node(argv)).parse_args(argv)
     configure_logging(logging.DEBUG if args.verbose else logging.INFO)
     func: Callable[[argparse.Namespace], int] = args.func
     try:

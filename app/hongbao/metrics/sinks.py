@@ -13,15 +13,18 @@ difference:
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import gzip
+import http.client
 import json
 import logging
 import re
-from collections.abc import Sequence
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Protocol
-from urllib.parse import urlsplit
-
-import aiohttp
+from urllib.parse import urlencode, urlsplit
 
 if TYPE_CHECKING:
     from influxdb_client.client.influxdb_client_async import InfluxDBClientAsync
@@ -36,7 +39,11 @@ DATA_REJECTED_STATUSES = frozenset({400, 413, 422})
 MISSING_TARGET = re.compile(r"(database|retention policy|bucket|org\w*)\b.*not found"
                             r"|not found\b.*(database|retention policy|bucket|org)",
                             re.IGNORECASE)
-CONNECTION_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
+# What a request that got no HTTP answer raises (URLError and TimeoutError are OSErrors).
+CONNECTION_ERRORS = (OSError, http.client.HTTPException)
+# The 1.x sink speaks plain urllib on a thread (aiohttp would add about 13 MB to each node),
+# like aiohttp's default without proxies from the environment.
+DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 
 class SinkError(Exception):
@@ -110,6 +117,17 @@ def failure_for_status(status: int, detail: str, where: str) -> SinkError:
     return SinkUnavailable(message)
 
 
+def post(url: str, body: bytes, headers: Mapping[str, str], timeout: float) -> tuple[int, str]:
+    """POST and return (status, body text), an HTTP error status included (blocking)."""
+    request = urllib.request.Request(url, data=body, headers=dict(headers), method="POST")
+    try:
+        with DIRECT.open(request, timeout=timeout) as response:
+            return response.status, response.read().decode(errors="replace")
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, error.read().decode(errors="replace")
+
+
 def unreachable(where: str, error: BaseException) -> SinkUnavailable:
     reason = str(error) or type(error).__name__
     return SinkUnavailable(f"{where} is unreachable: {reason}")
@@ -131,14 +149,15 @@ class InfluxV1Sink:
             raise ValueError("InfluxDB 1.x needs a database name")
         self.database = database
         self.retention_policy = retention_policy
+        credentials = f"{username}:{password or ''}".encode()
         self._auth_headers = (
-            {"Authorization": aiohttp.encode_basic_auth(username, password or "")}
+            {"Authorization": f"Basic {base64.b64encode(credentials).decode()}"}
             if username else {})
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._write_params = {"db": database, "precision": "s"}
+        self._timeout = timeout
+        write_params = {"db": database, "precision": "s"}
         if retention_policy:
-            self._write_params["rp"] = retention_policy
-        self._session: aiohttp.ClientSession | None = None
+            write_params["rp"] = retention_policy
+        self._write_path = f"/write?{urlencode(write_params)}"
         self._database_ready = False
 
     @property
@@ -150,23 +169,19 @@ class InfluxV1Sink:
     def describe(self) -> str:
         return f"InfluxDB 1.x at {self.url} (database {self.database!r})"
 
-    def _open_session(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self._timeout,
-                                                  headers=self._auth_headers)
-        return self._session
-
-    async def _post(self, path: str, **request: object) -> tuple[int, str]:
-        """POST and return (status, body text); connection problems -> SinkUnavailable."""
+    async def _post(self, path: str, body: bytes, headers: Mapping[str, str]) -> tuple[int, str]:
+        """POST on a thread and return (status, body text); no answer -> SinkUnavailable."""
         try:
-            async with self._open_session().post(f"{self.url}{path}", **request) as response:
-                return response.status, await response.text()
+            return await asyncio.to_thread(post, f"{self.url}{path}", body,
+                                           {**self._auth_headers, **headers}, self._timeout)
         except CONNECTION_ERRORS as error:
             raise unreachable(self.describe(), error) from None
 
     async def _create_database(self) -> None:
         name = self.database.replace("\\", "\\\\").replace('"', '\\"')
-        status, body = await self._post("/query", data={"q": f'CREATE DATABASE "{name}"'})
+        status, body = await self._post(
+            "/query", urlencode({"q": f'CREATE DATABASE "{name}"'}).encode(),
+            {"Content-Type": "application/x-www-form-urlencoded"})
         if status >= 500:
             raise failure_for_status(status, influx_error_text(body), self.describe())
         results = _query_results(body)
@@ -180,9 +195,8 @@ class InfluxV1Sink:
         if not self._database_ready:
             await self._create_database()
         status, body = await self._post(
-            "/write", params=self._write_params,
-            data=gzip.compress(line_body(lines), compresslevel=GZIP_LEVEL),
-            headers={"Content-Encoding": "gzip", "Content-Type": "text/plain; charset=utf-8"})
+            self._write_path, gzip.compress(line_body(lines), compresslevel=GZIP_LEVEL),
+            {"Content-Encoding": "gzip", "Content-Type": "text/plain; charset=utf-8"})
         if 200 <= status < 300:
             return
         if status == 404:
@@ -190,9 +204,7 @@ class InfluxV1Sink:
         raise failure_for_status(status, influx_error_text(body), self.describe())
 
     async def close(self) -> None:
-        if self._session is not None:
-            await self._session.close()
-            self._session = None
+        """Nothing to release: each write is one request."""
 
 
 def _query_results(body: str) -> list[dict[str, object]]:
@@ -238,6 +250,7 @@ class InfluxV2Sink:
         return self._client
 
     async def write(self, lines: Sequence[bytes]) -> None:
+        import aiohttp  # influxdb-client's async API runs on it; only this sink loads it
         from influxdb_client import WritePrecision
         from influxdb_client.rest import ApiException
 
@@ -250,7 +263,7 @@ class InfluxV2Sink:
             text = body.decode(errors="replace") if isinstance(body, bytes) else str(body or "")
             detail = influx_error_text(text or str(error.reason or ""))
             raise failure_for_status(error.status or 0, detail, self.describe()) from None
-        except CONNECTION_ERRORS as error:
+        except (*CONNECTION_ERRORS, aiohttp.ClientError) as error:
             raise unreachable(self.describe(), error) from None
 
     async def close(self) -> None:

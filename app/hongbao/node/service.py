@@ -16,7 +16,7 @@ from hongbao.metrics.emitter import PerSecondEmitter
 from hongbao.metrics.pointfile import PointFile
 from hongbao.metrics.shipper import Shipper
 from hongbao.node.commands import SetPhase
-from hongbao.node.control import Handler, build_app, serve
+from hongbao.node.control import ControlServer, Handler
 from hongbao.node.control_params import Query
 from hongbao.node.memory import process_tree, rss_kb
 from hongbao.node.pool import WorkerHandle, WorkerPool
@@ -124,8 +124,9 @@ class Node:
             log.error("%s failed to start: %s", self.role, error)
             await self.pool.stop(timeout=2)
             return 1
-        app = build_app(self.role, self.routes(), self.control_token)
-        runner = await serve(app, *self.control)
+        control = ControlServer(self.role, self.routes(), self.control_token, loop,
+                                *self.control)
+        control.start()
         if pid_file:
             pid_file.write_text(f"{os.getpid()}\n")
         log.info("%s; control API on http://%s:%d/status%s", self.describe(), *self.control,
@@ -153,7 +154,7 @@ class Node:
             if not await shipping:
                 log.warning("some points are not in InfluxDB yet; they stay spooled in %s/metrics"
                             ": replay them with 'hongbao ship'", self.shipper.run_dir)
-        await runner.cleanup()
+        await control.close()
         if pid_file:
             pid_file.unlink(missing_ok=True)
         if self.pool.failed.is_set():
