@@ -1,4 +1,5 @@
-"""The node counts the memory of every process under it: children and grandchildren."""
+"""The node counts the memory of itself, its children (the fork server, the resource tracker)
+and its workers (the fork server's children), each once."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from hongbao.node.memory import process_tree, rss_kb
+from hongbao.node.memory import children, node_processes, rss_kb
 
 # A child that starts a grandchild, prints its pid once it runs, then waits for stdin to close.
 PARENT_OF_ONE = """
@@ -36,12 +37,14 @@ def child_with_grandchild() -> Iterator[tuple[int, int]]:
         child.wait(timeout=30)
 
 
-def test_the_tree_holds_children_and_grandchildren(child_with_grandchild: tuple[int, int]) -> None:
+def test_the_node_counts_itself_its_children_and_its_workers_once(
+        child_with_grandchild: tuple[int, int]) -> None:
     child, grandchild = child_with_grandchild
-    tree = process_tree(os.getpid())
-    assert tree[0] == os.getpid()
-    assert child in tree and grandchild in tree
-    assert tree.index(child) < tree.index(grandchild)
+    assert children(child) == [grandchild]
+    counted = node_processes([grandchild, child])  # a worker may also be a child (spawn)
+    assert counted[0] == os.getpid()
+    assert {child, grandchild} <= set(counted[1:])
+    assert len(counted) == len(set(counted))
 
 
 def test_rss_sums_the_processes_and_counts_a_gone_one_as_zero(
@@ -55,7 +58,7 @@ def test_rss_sums_the_processes_and_counts_a_gone_one_as_zero(
     assert rss_kb([gone.pid]) == 0
 
 
-def test_a_gone_process_has_no_tree_below_it() -> None:
+def test_a_gone_process_has_no_children() -> None:
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
-    assert process_tree(gone.pid) == [gone.pid]
+    assert children(gone.pid) == []

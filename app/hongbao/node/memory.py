@@ -2,7 +2,7 @@
 
 Workers are started by multiprocessing's fork server, so they are the node's grandchildren,
 and the fork server and the resource tracker are children that cost memory too. All of them
-are counted, found through ``/proc/PID/task/TID/children``.
+are counted: the children through ``/proc/PID/task/TID/children``, the workers by pid.
 """
 
 from __future__ import annotations
@@ -28,12 +28,12 @@ def children(pid: int) -> list[int]:
     return found
 
 
-def process_tree(pid: int) -> list[int]:
-    """The process and all its descendants alive now, parents before their children."""
-    tree = [pid]
-    for parent in tree:  # grows while it is walked
-        tree.extend(children(parent))
-    return tree
+def node_processes(workers: list[int]) -> list[int]:
+    """This node process, its own children (the fork server, the resource tracker) and its
+    workers: what the node's RSS counts, read each second. Cheaper than walking the whole
+    tree, which lists every worker's threads too (2.3 ms a second at 51 workers)."""
+    node = os.getpid()
+    return list(dict.fromkeys([node, *children(node), *workers]))
 
 
 def rss_kb(pids: list[int]) -> int:

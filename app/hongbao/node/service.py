@@ -18,7 +18,7 @@ from hongbao.metrics.shipper import Shipper
 from hongbao.node.commands import SetPhase
 from hongbao.node.control import ControlServer, Handler
 from hongbao.node.control_params import Query
-from hongbao.node.memory import process_tree, rss_kb
+from hongbao.node.memory import node_processes, rss_kb
 from hongbao.node.pool import WorkerHandle, WorkerPool
 
 log = logging.getLogger(__name__)
@@ -91,12 +91,14 @@ class Node:
         ticking: starved), restarts so far, and the RSS of the node and every process under
         it (workers, the fork server, the resource tracker) together."""
         emitter.tags["phase"] = self.phase
+        workers = [worker.process.pid for worker in self.pool.workers
+                   if worker.process.pid is not None and not worker.exited]
         live = len(self.pool.live_workers())
         emitter.emit(int(time.time()) - 1, {"workers": len(self.pool.workers),
                                             "workers_alive": live,
                                             "workers_late": self.pool.alive - live,
                                             "worker_restarts": self.pool.restarts,
-                                            "rss_kb": rss_kb(process_tree(os.getpid()))})
+                                            "rss_kb": rss_kb(node_processes(workers))})
 
     async def _every_second(self, emitter: PerSecondEmitter) -> None:
         while True:
