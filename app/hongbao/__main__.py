@@ -2,9 +2,9 @@
 
 It imports nothing at module level on purpose. Each worker process that multiprocessing
 starts first re-runs its parent's main script (the ``hongbao`` console script, which imports
-this module) before it runs the worker. Whatever this module
-imported, the CLI with argparse and every command's modules, would be loaded again in each
-of the ~100 workers of a 1M-connection run: about 1.5 MB of RSS per worker.
+this module) before it runs the worker. Whatever this module imported, the CLI with argparse
+and every command's modules, would be loaded again in each of the ~100 workers of a
+1M-connection run: about 1.5 MB of RSS per worker.
 """
 
 from __future__ import annotations

@@ -49,7 +49,7 @@ def _worker_count(count: int | None, connections: int, minimum: int,
 
 
 def _sink(args: argparse.Namespace) -> Sink | None:
-    from hongbao.metrics.sink_config import sink_from_args  # only where needed
+    from hongbao.metrics.sink_config import sink_from_args  # the commands that ship load it
 
     try:
         return sink_from_args(args)

@@ -74,13 +74,13 @@ class ControlServer(ThreadingHTTPServer):
             parsed = parse_query(query, params)
         except BadParameter as error:
             return HTTPStatus.BAD_REQUEST, {"error": str(error)}
-        future: concurrent.futures.Future[dict[str, Any]] | None = None
+        if self.loop.is_closed():
+            return HTTPStatus.SERVICE_UNAVAILABLE, {"error": "the node is stopping"}
+        future = asyncio.run_coroutine_threadsafe(handler(parsed), self.loop)
         try:
-            future = asyncio.run_coroutine_threadsafe(handler(parsed), self.loop)
             return HTTPStatus.OK, future.result(timeout=self.handler_timeout)
         except concurrent.futures.TimeoutError:
-            if future is not None:
-                future.cancel()
+            future.cancel()
             return (HTTPStatus.SERVICE_UNAVAILABLE,
                     {"error": f"the node did not answer {path} in {self.handler_timeout:g} s"})
         except BadParameter as error:

@@ -1,4 +1,4 @@
-"""Resident memory of a node: its own process and every process under it.
+"""Resident memory of a node: its own process, its children and its workers.
 
 Workers are started by multiprocessing's fork server, so they are the node's grandchildren,
 and the fork server and the resource tracker are children that cost memory too. All of them
