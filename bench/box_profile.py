@@ -8,10 +8,17 @@ wake-ups (voluntary context switches), preemptions and RSS. Workers are told apa
 their process titles (``hongbao server w12 run=RUN``). With ``--qps`` it also gives the
 shakes handled per worker wake-up. Then, unless ``--no-py-spy``, it records one server
 worker and one client worker of the run with py-spy (``--native``) for as long, after the
-box sample so the profiler's pauses stay out of it.
+box sample so the profiler's pauses stay out of it. Each group's CPU is split into user and
+system time: on a saturated box the kernel's share says how much a user-space cut can win.
+
+``--native`` stops the worker for each sample. One that sleeps in epoll stops at once, one
+that waits for a core stops only when it gets one, so on a saturated box the samples lean
+to the idle ones and py-spy falls behind: read the shares of the busy samples only.
+``--no-native`` does not stop the worker, but it sees Python frames only: the loop's C code
+and its waits all land on ``Runner.run``.
 
     .venv/bin/python bench/box_profile.py --run-id RUN [--seconds 15] [--qps 1875]
-        [--out DIR] [--no-py-spy]
+        [--out DIR] [--no-py-spy] [--no-native] [--spy-rate 20]
 """
 
 from __future__ import annotations
@@ -35,7 +42,8 @@ CPU_FIELDS = ("user", "nice", "system", "irq", "softirq", "iowait", "steal", "id
 @dataclass
 class Sample:
     group: str
-    cpu: float  # seconds of CPU
+    user: float  # seconds of CPU in user space
+    system: float  # and in the kernel, on the process's behalf
     wakeups: int  # voluntary context switches
     preempted: int  # involuntary ones
     rss: int
@@ -44,7 +52,8 @@ class Sample:
 @dataclass
 class Group:
     processes: int = 0
-    cpu: float = 0.0
+    user: float = 0.0
+    system: float = 0.0
     wakeups: int = 0
     preempted: int = 0
     rss: int = 0
@@ -57,6 +66,8 @@ def group_of(process: psutil.Process, run_id: str) -> str | None:
         name = process.name()
     except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
         return None
+    if process.pid == 1:  # in this sandbox the VM's init, busy in the kernel at 1M connections
+        return f"pid 1 ({name})"
     title = " ".join(cmdline)
     worker = WORKER_TITLE.match(title)
     if worker:
@@ -92,7 +103,7 @@ def take(run_id: str) -> dict[int, Sample]:
                 rss = process.memory_info().rss
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue
-        samples[process.pid] = Sample(group, times.user + times.system, switches.voluntary,
+        samples[process.pid] = Sample(group, times.user, times.system, switches.voluntary,
                                       switches.involuntary, rss)
     return samples
 
@@ -115,7 +126,8 @@ def measure(run_id: str, seconds: float) -> tuple[dict[str, float], dict[str, Gr
             continue
         group = groups[now.group]
         group.processes += 1
-        group.cpu += now.cpu - then.cpu
+        group.user += now.user - then.user
+        group.system += now.system - then.system
         group.wakeups += now.wakeups - then.wakeups
         group.preempted += now.preempted - then.preempted
         group.rss += now.rss
@@ -125,11 +137,14 @@ def measure(run_id: str, seconds: float) -> tuple[dict[str, float], dict[str, Gr
 
 def group_rows(groups: dict[str, Group], elapsed: float, qps: int | None) -> list[list[str]]:
     rows = []
-    for name, group in sorted(groups.items(), key=lambda item: item[1].cpu, reverse=True):
+    for name, group in sorted(groups.items(), key=lambda item: item[1].user + item[1].system,
+                              reverse=True):
         wakeups = group.wakeups / elapsed
         own_workers = name.endswith(" workers")
         per_wakeup = f"{qps / wakeups:.2f}" if qps and wakeups and own_workers else ""
-        rows.append([name, str(group.processes), f"{100 * group.cpu / elapsed:.1f}",
+        rows.append([name, str(group.processes),
+                     f"{100 * (group.user + group.system) / elapsed:.1f}",
+                     f"{100 * group.user / elapsed:.1f}", f"{100 * group.system / elapsed:.1f}",
                      f"{wakeups:,.0f}", f"{group.preempted / elapsed:,.0f}", per_wakeup,
                      f"{group.rss / 2**20:,.0f}"])
     return rows
@@ -153,12 +168,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--seconds", type=int, default=15, help="seconds of each sample")
     parser.add_argument("--qps", type=int, help="the shakes/s in all, for shakes per wake-up")
     parser.add_argument("--py-spy", action=argparse.BooleanOptionalAction, default=True,
-                        help="then profile one server and one client worker (--native)")
+                        help="then profile one server and one client worker")
+    parser.add_argument("--native", action=argparse.BooleanOptionalAction, default=True,
+                        help="py-spy --native: C frames too, but it stops the worker per sample")
+    parser.add_argument("--spy-rate", type=int, default=20,
+                        help="py-spy samples a second (a starved worker stops late: keep it low)")
     parser.add_argument("--out", type=Path, default=Path("/tmp/box-profile"),
                         help="where py-spy's raw stacks go")
     args = parser.parse_args(argv)
-    if args.seconds < 1 or (args.qps is not None and args.qps < 1):
-        parser.error("--seconds and --qps must be >= 1")
+    if args.seconds < 1 or args.spy_rate < 1 or (args.qps is not None and args.qps < 1):
+        parser.error("--seconds, --spy-rate and --qps must be >= 1")
     return args
 
 
@@ -173,13 +192,16 @@ def main(argv: list[str] | None = None) -> int:
     print(f"\nthe box over {elapsed:.1f} s, {psutil.cpu_count()} cores "
           f"(% of all cores): " + ", ".join(f"{name} {100 * value / total:.1f}%"
                                            for name, value in box.items() if value) + "\n")
-    print_table(["group", "processes", "CPU % of a core", "wake-ups/s", "preempted/s",
+    print_table(["group", "processes", "CPU % of a core", "user", "system", "wake-ups/s",
+                 "preempted/s",
                  "shakes per wake-up", "RSS MB"], group_rows(groups, elapsed, args.qps))
     if args.py_spy:
         args.out.mkdir(parents=True, exist_ok=True)
-        log(f"py-spy --native on one server and one client worker for {args.seconds} s")
+        mode = "--native" if args.native else "--nonblocking"
+        log(f"py-spy {mode} on one server and one client worker for {args.seconds} s, "
+            f"{args.spy_rate} samples/s")
         for profile in record_workers(py_spy(), pick_workers(args.run_id), args.out,
-                                      args.run_id, args.seconds, native=True):
+                                      args.run_id, args.seconds, args.native, args.spy_rate):
             print_profile(profile, f"run {args.run_id}")
     return 0
 

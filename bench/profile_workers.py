@@ -114,13 +114,17 @@ def one_run(args: argparse.Namespace) -> list[Profile]:
 
 
 def record_workers(spy: str, pids: dict[str, int], out: Path, label: str, seconds: int,
-                   native: bool) -> list[Profile]:
-    """py-spy on each ``side -> pid`` at once for ``seconds``; their summaries."""
+                   native: bool, rate: int = 250) -> list[Profile]:
+    """py-spy on each ``side -> pid`` at once for ``seconds``; their summaries.
+
+    With ``native`` py-spy stops the worker for each sample, and a worker starved of CPU
+    stops late, so py-spy falls behind and takes ``seconds x rate`` samples over longer:
+    it gets up to four times ``seconds``."""
     spies = {}
     for side, pid in pids.items():
         path = out / f"{side}-{label}.txt"
         spies[side] = path, subprocess.Popen(
-            [spy, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", "250",
+            [spy, "record", "--pid", str(pid), "--duration", str(seconds), "--rate", str(rate),
              "--format", "raw", "--output", str(path),
              # --native (uvloop's C code, libc) pauses the worker for each sample
              "--native" if native else "--nonblocking"],
@@ -128,7 +132,7 @@ def record_workers(spy: str, pids: dict[str, int], out: Path, label: str, second
     profiles = []
     for side, (path, process) in spies.items():
         try:
-            _, err = process.communicate(timeout=seconds + 30)
+            _, err = process.communicate(timeout=4 * seconds + 30)
         except subprocess.TimeoutExpired:
             process.kill()
             _, err = process.communicate()
