@@ -9,6 +9,7 @@ so the roles never compute numbers in Jinja.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import resource
@@ -88,6 +89,7 @@ class Targets:
     send_total: int  # red packets sent over one phase's hold
     knee_steps: list[int]  # the knee search's QPS steps, in order
     knee_steps_below: list[int]  # tried, falling, when the first step saturates
+    knee_steps_between: list[int]  # one tried between the highest held and the next one up
     last_user: int  # users are 0..last_user
     hold_steps: list[int]  # one phase's hold, in waits of at most PROGRESS_EVERY_S seconds
 
@@ -99,15 +101,17 @@ def plan_targets(scale: float, phase_seconds: int, shake_rate: float,
         raise ValueError(f"scale must be > 0 and <= {MAX_SCALE:g}, got {scale:g}")
     qps = {name: round(rate * scale) for name, rate in SEED_PHASE_QPS.items()}
     knee_start = max(1, round(qps["phase2"] * KNEE_START_OF_PHASE2))
+    rising = knee_steps(knee_start, KNEE_FACTOR,
+                        max(1, round(qps["phase3"] * KNEE_MAX_OF_PHASE3)), knee_max_steps)
+    below = knee_steps_below(knee_start, KNEE_FACTOR, KNEE_MAX_STEPS_BELOW)
     return Targets(
         connections=round(SEED_CONNECTIONS * scale),
         qps=qps,
         shake_total=int(shake_rate * phase_seconds),
         send_total=int(send_rate * phase_seconds),
-        knee_steps=knee_steps(knee_start, KNEE_FACTOR,
-                              max(1, round(qps["phase3"] * KNEE_MAX_OF_PHASE3)),
-                              knee_max_steps),
-        knee_steps_below=knee_steps_below(knee_start, KNEE_FACTOR, KNEE_MAX_STEPS_BELOW),
+        knee_steps=rising,
+        knee_steps_below=below,
+        knee_steps_between=knee_steps_between([*below, *rising]),
         last_user=round(SEED_CONNECTIONS * scale) - 1,
         hold_steps=waits(phase_seconds, PROGRESS_EVERY_S))
 
@@ -127,23 +131,37 @@ def knee_steps_below(start: int, factor: float, max_steps: int) -> list[int]:
     return steps
 
 
+def knee_steps_between(steps: Sequence[int]) -> list[int]:
+    """The geometric middle of each two neighbouring knee steps (rising and below, in any
+    order), where a whole QPS fits strictly between them."""
+    pairs = itertools.pairwise(sorted(set(steps)))
+    middles = ((low, round(math.sqrt(low * high)), high) for low, high in pairs)
+    return [middle for low, middle, high in middles if low < middle < high]
+
+
 def next_knee_step(rising: list[int], below: list[int],
-                   verdicts: Sequence[Mapping[str, Any]]) -> int | None:
-    """The knee search's next QPS, or None when it is over. It climbs ``rising`` until a
-    step saturates; if the very first one did, it walks down ``below`` until one holds, so
-    the highest step held is known whenever the box holds any of them."""
+                   verdicts: Sequence[Mapping[str, Any]],
+                   between: Sequence[int] = ()) -> int | None:
+    """The knee search's next QPS, or None when it is over. It climbs ``rising`` while
+    every step holds; if the very first one saturated, it walks down ``below`` until one
+    holds, so the highest step held is known whenever the box holds any of them. Once a
+    held step and a saturated one above it bracket the knee, it tries the step of
+    ``between`` inside that bracket, if any and not yet tried, and ends."""
     if not verdicts:
         return rising[0]
-    last = verdicts[-1]
-    if verdicts[0]["held"]:  # climbing: stop at the first step that saturates
-        if not last["held"] or last["qps"] not in rising:
-            return None
-        position = rising.index(last["qps"]) + 1
-        return rising[position] if position < len(rising) else None
-    if last["held"]:  # walking down: the first step that holds is the knee
+    held = [int(v["qps"]) for v in verdicts if v["held"]]
+    saturated = [int(v["qps"]) for v in verdicts if not v["held"]]
+    if not saturated:  # climbing
+        return next((qps for qps in rising if qps > max(held)), None)
+    if not held:  # walking down
+        return next((qps for qps in below if qps < min(saturated)), None)
+    highest_held = max(held)
+    ceiling = min((qps for qps in saturated if qps > highest_held), default=None)
+    if ceiling is None:
         return None
-    lower = [qps for qps in below if qps < last["qps"]]
-    return lower[0] if lower else None
+    tried = {*held, *saturated}
+    return next((qps for qps in between
+                 if highest_held < qps < ceiling and qps not in tried), None)
 
 
 def knee_steps(start: int, factor: float, maximum: int,

@@ -133,7 +133,8 @@ def test_the_knee_search_climbs_until_a_step_saturates_or_walks_down_until_one_h
     targets = plan_targets(0.004, 10, 200.0, 50.0, knee_max_steps=4)  # as SMALL and full_run
     seen = [{"qps": qps, "held": verdict == "held"}
             for qps, (_, _, verdict) in zip(steps, verdicts, strict=True)]
-    chosen = [next_knee_step(targets.knee_steps, targets.knee_steps_below, seen[:n])
+    chosen = [next_knee_step(targets.knee_steps, targets.knee_steps_below, seen[:n],
+                             targets.knee_steps_between)
               for n in range(len(seen) + 1)]
     assert chosen == [*steps, None], (steps, seen)
     # A step is judged over its marked hold only, not the seconds its clients were read in.

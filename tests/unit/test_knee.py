@@ -11,7 +11,7 @@ import pytest
 
 from hongbao.cli import main
 from hongbao.metrics.histograms import encode, new_histogram, record
-from hongbao.plan import knee_steps, knee_steps_below, next_knee_step
+from hongbao.plan import knee_steps, knee_steps_below, knee_steps_between, next_knee_step
 from hongbao.report.knee import step_verdict
 
 
@@ -66,8 +66,16 @@ def test_knee_steps_below_fall_by_the_factor_and_stop_at_one() -> None:
     assert knee_steps_below(1, 1.4, 5) == []
 
 
+def test_the_steps_between_are_the_geometric_middles_of_neighbouring_steps() -> None:
+    assert knee_steps_between([100, 140, 196, 71, 51]) == [60, 84, 118, 166]
+    assert knee_steps_between([14118, 10084, 19765]) == [11932, 16705]
+    assert knee_steps_between([1, 2, 3]) == []  # no whole QPS fits between
+    assert knee_steps_between([5]) == []
+
+
 RISING = [100, 140, 196]
 BELOW = [71, 51]
+BETWEEN = knee_steps_between([*RISING, *BELOW])
 
 
 def tried(*steps: tuple[int, bool]) -> list[dict[str, Any]]:
@@ -88,17 +96,40 @@ def test_when_the_first_step_saturates_the_search_walks_down_until_one_holds() -
     assert next_knee_step(RISING, BELOW, tried((100, False), (71, False), (51, False))) is None
 
 
+def test_once_a_held_and_a_saturated_step_bracket_the_knee_one_step_between_ends_it() -> None:
+    # climbing: 100 and 140 held, 196 saturated -> 166, then over whatever it shows
+    assert next_knee_step(RISING, BELOW, tried((100, True), (140, True), (196, False)),
+                          BETWEEN) == 166
+    for verdict in (True, False):
+        assert next_knee_step(RISING, BELOW, tried((100, True), (140, True), (196, False),
+                                                   (166, verdict)), BETWEEN) is None
+    # walking down: 100 and 71 saturated, 51 held -> 60
+    assert next_knee_step(RISING, BELOW, tried((100, False), (71, False), (51, True)),
+                          BETWEEN) == 60
+    assert next_knee_step(RISING, BELOW, tried((100, False), (71, False), (51, True),
+                                               (60, False)), BETWEEN) is None
+    # no bracket, no step between: every rising step held, or none held
+    assert next_knee_step(RISING, BELOW, tried((100, True), (140, True), (196, True)),
+                          BETWEEN) is None
+    assert next_knee_step(RISING, BELOW, tried((100, False), (71, False), (51, False)),
+                          BETWEEN) is None
+
+
 def test_knee_next_reads_the_search_from_stdin_and_rejects_bad_input_in_one_line(
         capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     search = {"rising": RISING, "below": BELOW, "verdicts": tried((100, False))}
     monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(search)))
     assert main(["knee", "next"]) == 0
     assert json.loads(capsys.readouterr().out) == {"next": 71}
+    search = {**search, "between": BETWEEN, "verdicts": tried((100, False), (71, True))}
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(search)))
+    assert main(["knee", "next"]) == 0
+    assert json.loads(capsys.readouterr().out) == {"next": 84}
     monkeypatch.setattr("sys.stdin", io.StringIO('{"rising": [100], "verdicts": []}'))
     assert main(["knee", "next"]) == 2
     assert capsys.readouterr().err.strip() == (
         "hongbao knee: error: stdin has no 'below': it must be a JSON object with the lists "
-        "'rising', 'below' (QPS) and 'verdicts'")
+        "'rising', 'below' (QPS) and 'verdicts', and maybe 'between'")
 
 
 def test_shakes_still_in_flight_at_the_end_of_a_step_are_not_lost() -> None:

@@ -47,6 +47,9 @@ def test_targets_scale_the_seed_and_size_the_phase_totals() -> None:
     assert (targets.shake_total, targets.send_total) == (12_000, 3000)
     assert targets.knee_steps[:3] == [188, 263, 368] and len(targets.knee_steps) == 12
     assert targets.knee_steps_below == [134, 96, 69, 49, 35]
+    # the middle of each two neighbouring steps, 35 ... 134, 188, 263, ...
+    assert targets.knee_steps_between[:7] == [41, 58, 81, 113, 159, 222, 311]
+    assert len(targets.knee_steps_between) == 5 + 12 - 1
     assert plan_targets(0.1, 60, 200.0, 50.0, knee_max_steps=2).knee_steps == [188, 263]
     with pytest.raises(ValueError, match="scale must be > 0 and <= 10"):
         plan_targets(0, 60, 200.0, 50.0)

@@ -57,15 +57,18 @@ def _next(_args: argparse.Namespace) -> int:
         rising = [int(qps) for qps in search["rising"]]
         below = [int(qps) for qps in search["below"]]
         verdicts = [{"qps": int(v["qps"]), "held": bool(v["held"])} for v in search["verdicts"]]
+        between = [int(qps) for qps in search.get("between", [])]
         if not rising:
             raise ValueError("'rising' is empty")
     except KeyError as error:
         raise flags.UsageError(f"stdin has no {error}: it must be a JSON object with the "
-                               "lists 'rising', 'below' (QPS) and 'verdicts'") from None
-    except (json.JSONDecodeError, TypeError, ValueError) as error:
+                               "lists 'rising', 'below' (QPS) and 'verdicts', and maybe "
+                               "'between'") from None
+    except (json.JSONDecodeError, AttributeError, TypeError, ValueError) as error:
         raise flags.UsageError(f"stdin must be a JSON object with the lists 'rising', 'below' "
-                               f"(QPS) and 'verdicts' (from knee verdict): {error}") from None
-    print(json.dumps({"next": next_knee_step(rising, below, verdicts)}))
+                               f"(QPS) and 'verdicts' (from knee verdict), and maybe 'between' "
+                               f"(QPS): {error}") from None
+    print(json.dumps({"next": next_knee_step(rising, below, verdicts, between)}))
     return 0
 
 
@@ -80,5 +83,5 @@ def register(commands: argparse._SubParsersAction) -> None:
     verdict.set_defaults(func=_verdict)
     after = actions.add_parser(
         "next", help="the next step's QPS, or null when the search is over (stdin: JSON "
-                     "{rising, below, verdicts})")
+                     "{rising, below, verdicts[, between]})")
     after.set_defaults(func=_next)
