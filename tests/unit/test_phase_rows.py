@@ -99,6 +99,15 @@ def test_connections_reached_in_the_end_marks_second_count() -> None:
     assert (phase1.connections, phase1.connect_seconds, phase1.status) == (1000, 3, "held")
 
 
+def test_connect_seconds_count_to_the_second_the_server_held_them_for_good() -> None:
+    # An earlier run's clients reconnected, then were stopped; this run's clients connect.
+    points = [mark("phase1", "start", T0), mark("phase1", "end", T0 + 5)]
+    for i, conns in enumerate((700, 1000, 100, 600, 1000, 1000)):
+        points += second(T0 + i, conns, 0, 0)
+    [phase1] = phase_rows(build_series(points, "r1"))
+    assert (phase1.connections, phase1.connect_seconds) == (1000, 5)
+
+
 def test_a_phase_whose_server_workers_stop_ticking_is_saturated_by_starvation() -> None:
     points = [mark("phase2", "start", T0, 100), mark("phase2", "hold_start", T0, 100),
               mark("phase2", "hold_end", T0 + 4, 100), mark("phase2", "end", T0 + 4, 100)]

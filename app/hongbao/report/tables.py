@@ -26,7 +26,7 @@ class PhaseRow:
     seconds: int  # the whole phase, start mark to end mark
     target_connections: int | None
     connections: int  # the most server connections seen in the phase
-    connect_seconds: int | None  # phase start -> first second at target_connections
+    connect_seconds: int | None  # phase start -> the second from which it held the target
     target_qps: int
     hold_seconds: int  # the hold window: target rate set, ramp and marks excluded
     held_qps: float  # client requests per second, mean over the hold window
@@ -56,10 +56,16 @@ def _connect_seconds(series: RunSeries, span: PhaseSpan, target: int | None) -> 
     if not target:
         return None
     connections = series.window(series.server.get("connections", []), _through_end_mark(span))
+    # From the second the server came to hold the target for good: a server that held it
+    # early and then lost connections (a lab whose earlier clients still ran, say, and
+    # were stopped) took until the last rise to it.
+    held_since = None
     for offset, value in enumerate(connections):
-        if value >= target:
-            return offset + 1  # the second that reached it counts
-    return None
+        if value < target:
+            held_since = None
+        elif held_since is None:
+            held_since = offset + 1  # the second that reached it counts
+    return held_since
 
 
 def saturation_limits(row_qps: float, target_qps: int, answered_pct: float, p99_ms: float,
