@@ -1,0 +1,84 @@
+"""Phase 1's status read (roles/testbed_phase/tasks/read_status.yml), run by
+ansible-playbook on local hosts against a real HTTP server on loopback: a node that answers
+gives its /status as JSON; one that does not fails the read in one line, naming the host
+and the reason."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+
+from hongbao.local.node_process import free_port
+
+REPO = Path(__file__).resolve().parents[2]
+PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
+
+PLAY = """\
+- name: Read each node's status
+  hosts: server:clients
+  connection: local
+  gather_facts: false
+  tasks:
+    - name: The read
+      ansible.builtin.include_role:
+        name: testbed_phase
+        tasks_from: read_status
+    - name: What it read
+      ansible.builtin.debug:
+        msg: "read {{ inventory_hostname }}: {{ (testbed_phase_round_read.stdout
+          | from_json).path }}"
+"""
+
+
+class StatusHandler(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = json.dumps({"role": "server", "path": self.path}).encode()
+        self.send_response(200 if self.path == "/status" else 404)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *_args: object) -> None:
+        pass
+
+
+@pytest.fixture
+def control_api() -> Iterator[int]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), StatusHandler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server.server_port
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.mark.skipif(not PLAYBOOK.exists(), reason="make installs ansible into the venv")
+def test_a_node_that_answers_is_read_and_one_that_does_not_fails_in_one_line(
+        tmp_path: Path, control_api: int) -> None:
+    up, closed = f"http://127.0.0.1:{control_api}", f"http://127.0.0.1:{free_port()}"
+    (tmp_path / "play.yml").write_text(PLAY)
+    (tmp_path / "hosts.ini").write_text(
+        f"[server]\nserver1 testbed_phase_server_control={up}\n"
+        f"[clients]\nclient1 testbed_phase_client_control={up}\n"
+        f"client2 testbed_phase_client_control={closed}\n")
+    result = subprocess.run(
+        [str(PLAYBOOK), "-i", str(tmp_path / "hosts.ini"), str(tmp_path / "play.yml"),
+         "-e", f"ansible_python_interpreter={sys.executable}"],
+        cwd=REPO, capture_output=True, text=True, timeout=120, check=False,
+        env={**os.environ, "ANSIBLE_ROLES_PATH": str(REPO / "roles"), "NO_COLOR": "1"})
+    output = " ".join(result.stdout.split())  # undo YAML's line folding
+    failed = dict(re.findall(r"(\w+) : ok=\d+ changed=\d+ unreachable=\d+ failed=(\d+)", output))
+    assert failed == {"server1": "0", "client1": "0", "client2": "1"}, output[-4000:]
+    assert "read server1: /status" in output and "read client1: /status" in output, output
+    assert ("client2: cannot read the node's /status: urllib.error.URLError: <urlopen error "
+            "[Errno 111] Connection refused>") in output, output[-4000:]
