@@ -5,20 +5,19 @@ again, and fails naming the host when they never do or a worker exited (without 
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
 import sys
-import threading
 from collections import Counter
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.ansible.test_phase_gate import PLAYBOOK, REPO, status
+from tests.doubles.status_api import serving_json
 
 PLAY = """\
 - name: Let each node catch up
@@ -59,28 +58,15 @@ NODES: dict[str, tuple[list[tuple[Workers, float]], int, str | None]] = {
 def status_server() -> Iterator[tuple[str, Counter[str]]]:
     reads: Counter[str] = Counter()
 
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:
-            host = self.path.strip("/").split("/")[0]
-            shown, _, _ = NODES[host]
-            workers, quiet_s = shown[min(reads[host], len(shown) - 1)]
-            body = json.dumps({**status(workers), "requests_quiet_s": quiet_s}).encode()
-            reads[host] += 1
-            self.send_response(200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
+    def document_for(path: str) -> dict[str, Any]:
+        host = path.strip("/").split("/")[0]
+        shown, _, _ = NODES[host]
+        workers, quiet_s = shown[min(reads[host], len(shown) - 1)]
+        reads[host] += 1
+        return {**status(workers), "requests_quiet_s": quiet_s}
 
-        def log_message(self, *args: object) -> None:
-            pass
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", reads
-    server.shutdown()
-    server.server_close()
+    with serving_json(document_for) as url:
+        yield url, reads
 
 
 @pytest.mark.skipif(not PLAYBOOK.exists(), reason="make installs ansible into the venv")

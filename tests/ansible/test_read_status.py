@@ -5,19 +5,17 @@ and the reason."""
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from hongbao.local.node_process import free_port
+from tests.doubles.status_api import serving_json
 
 REPO = Path(__file__).resolve().parents[2]
 PLAYBOOK = Path(sys.executable).parent / "ansible-playbook"
@@ -39,33 +37,16 @@ PLAY = """\
 """
 
 
-class StatusHandler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = json.dumps({"role": "server", "path": self.path}).encode()
-        self.send_response(200 if self.path == "/status" else 404)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *_args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def control_api() -> Iterator[int]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), StatusHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield server.server_port
-    server.shutdown()
-    server.server_close()
+def control_api() -> Iterator[str]:
+    with serving_json(lambda path: {"role": "server", "path": path}) as url:
+        yield url
 
 
 @pytest.mark.skipif(not PLAYBOOK.exists(), reason="make installs ansible into the venv")
 def test_a_node_that_answers_is_read_and_one_that_does_not_fails_in_one_line(
-        tmp_path: Path, control_api: int) -> None:
-    up, closed = f"http://127.0.0.1:{control_api}", f"http://127.0.0.1:{free_port()}"
+        tmp_path: Path, control_api: str) -> None:
+    up, closed = control_api, f"http://127.0.0.1:{free_port()}"
     (tmp_path / "play.yml").write_text(PLAY)
     (tmp_path / "hosts.ini").write_text(
         f"[server]\nserver1 testbed_phase_server_control={up}\n"
