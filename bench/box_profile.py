@@ -58,6 +58,10 @@ class Group:
     preempted: int = 0
     rss: int = 0
 
+    @property
+    def cpu(self) -> float:
+        return self.user + self.system
+
 
 def group_of(process: psutil.Process, run_id: str) -> str | None:
     """The group a process counts in, or None for one that is gone."""
@@ -137,13 +141,12 @@ def measure(run_id: str, seconds: float) -> tuple[dict[str, float], dict[str, Gr
 
 def group_rows(groups: dict[str, Group], elapsed: float, qps: int | None) -> list[list[str]]:
     rows = []
-    for name, group in sorted(groups.items(), key=lambda item: item[1].user + item[1].system,
-                              reverse=True):
+    for name, group in sorted(groups.items(), key=lambda item: item[1].cpu, reverse=True):
         wakeups = group.wakeups / elapsed
         own_workers = name.endswith(" workers")
         per_wakeup = f"{qps / wakeups:.2f}" if qps and wakeups and own_workers else ""
         rows.append([name, str(group.processes),
-                     f"{100 * (group.user + group.system) / elapsed:.1f}",
+                     f"{100 * group.cpu / elapsed:.1f}",
                      f"{100 * group.user / elapsed:.1f}", f"{100 * group.system / elapsed:.1f}",
                      f"{wakeups:,.0f}", f"{group.preempted / elapsed:,.0f}", per_wakeup,
                      f"{group.rss / 2**20:,.0f}"])
@@ -193,8 +196,8 @@ def main(argv: list[str] | None = None) -> int:
           f"(% of all cores): " + ", ".join(f"{name} {100 * value / total:.1f}%"
                                            for name, value in box.items() if value) + "\n")
     print_table(["group", "processes", "CPU % of a core", "user", "system", "wake-ups/s",
-                 "preempted/s",
-                 "shakes per wake-up", "RSS MB"], group_rows(groups, elapsed, args.qps))
+                 "preempted/s", "shakes per wake-up", "RSS MB"],
+                group_rows(groups, elapsed, args.qps))
     if args.py_spy:
         args.out.mkdir(parents=True, exist_ok=True)
         mode = "--native" if args.native else "--nonblocking"
