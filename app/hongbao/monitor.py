@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -88,7 +88,15 @@ class Second:
     client: dict[str, float] = field(default_factory=lambda: defaultdict(float))
     sources: set[Source] = field(default_factory=set)
     histograms: dict[str, str] = field(default_factory=dict)  # host -> encoded
-    phase: str = ""
+    phase_points: Counter[str] = field(default_factory=Counter)  # phase tag -> points
+
+    @property
+    def phase(self) -> str:
+        """The phase most of the second's points carry. At a phase's start some workers
+        still tag the old one; the choice must not depend on the order points arrive in
+        (the run directory's files against InfluxDB's answer)."""
+        counts = [(n, name) for name, n in self.phase_points.items() if n > 0]
+        return max(counts)[1] if counts else ""
 
 
 @dataclass
@@ -133,7 +141,8 @@ class Collector:
         source = (point.measurement, host, point.tags.get("worker", ""))
         self.sources.add(source)
         second.sources.add(source)
-        second.phase = point.tags.get("phase", second.phase)
+        if "phase" in point.tags:
+            second.phase_points[point.tags["phase"]] += sign
         side = getattr(second, point.measurement)
         for name, value in point.fields.items():
             if not isinstance(value, int | float) or name.startswith("lat_"):
