@@ -1,4 +1,5 @@
-"""One user's connection on the client: a slotted asyncio Protocol, no task, no stream."""
+"""One user's connection on the client: a slotted asyncio Protocol, no task, no stream;
+its transport is an ``EpollTransport`` (``hongbao.node.epoll_transport``)."""
 
 from __future__ import annotations
 

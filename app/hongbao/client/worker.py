@@ -30,6 +30,7 @@ from hongbao.metrics import histograms
 from hongbao.metrics.emitter import PerSecondEmitter
 from hongbao.metrics.pointfile import PointFile
 from hongbao.node.commands import SetPhase
+from hongbao.node.epoll_transport import EpollTransports
 from hongbao.node.worker_loop import WorkerRuntime, worker_title
 from hongbao.pacing import Pacer, SteadyRate, StepGrid, split_count
 
@@ -86,6 +87,7 @@ class ClientWorker:
         self.grid = StepGrid.spread(STEPS_PER_SECOND, self.first_user // max(1, self.users))
         self.now_s = int(time.time())
         self._loop: asyncio.AbstractEventLoop | None = None
+        self.transports = EpollTransports()
         self._sent: deque[tuple[float, ClientConnection]] = deque()  # (intended, conn)
         self._notices_answer_shakes = config.server_kind == "original"
         self.claims = ClaimBook()
@@ -113,6 +115,7 @@ class ClientWorker:
         self._connect_rate = SteadyRate(rate / 1000, self.users, time.time())
         self._schedule_second = math.floor(time.time())
         self._loop = asyncio.get_running_loop()
+        self.transports.start(self._loop)
         self._timer = self._loop.call_soon(self._step)
         return {"first_user": self.first_user, "users": self.users}
 
@@ -155,6 +158,7 @@ class ClientWorker:
             if connection is not None and connection.transport is not None:
                 connection.transport.close()
         await asyncio.sleep(0.05)
+        self.transports.close()
 
     # ---- the step loop: connects and sends ----
     @property
@@ -212,15 +216,14 @@ class ClientWorker:
             sock.setblocking(False)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_ZERO)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             pair = self.pairs.pair(self.first_index + k, self.config.users,
                                    self._detours.get(k, 0))
             if pair is not None:
                 sock.bind(pair)
             server = (self.config.server_host, self.config.server_port)
             await asyncio.wait_for(loop.sock_connect(sock, server), self.config.timeout_s)
-            await loop.create_connection(
-                lambda: ClientConnection(self, self.first_user + k), sock=sock
-            )
+            self.transports.adopt(sock, ClientConnection(self, self.first_user + k))
         except Exception as error:  # whatever failed, the user retries with backoff
             sock.close()
             self._connecting -= 1

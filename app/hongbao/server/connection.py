@@ -1,8 +1,8 @@
 """One client connection on the server: a slotted asyncio Protocol, no task, no stream.
 
-Flow control: the transport calls ``pause_writing`` when its unsent bytes pass its high
-water mark. A connection that keeps sending while its replies pile up past
-``MAX_UNSENT_BYTES`` (it does not read) is closed and counted as slow.
+Its transport is an ``EpollTransport`` (``hongbao.node.epoll_transport``). Flow control: a
+connection that keeps sending while its replies pile up unsent past ``MAX_UNSENT_BYTES``
+(it does not read) is closed and counted as slow.
 """
 
 from __future__ import annotations
@@ -20,14 +20,13 @@ MAX_UNSENT_BYTES = 256 * 1024
 
 class ServerConnection(asyncio.Protocol):
     __slots__ = ("_budget_second", "_budget_used", "_rest", "_worker", "transport",
-                 "user_id", "writing_paused")
+                 "user_id")
 
     def __init__(self, worker: ServerWorker) -> None:
         self._worker = worker
         self._rest = b""
         self.transport: asyncio.Transport | None = None
         self.user_id: int | None = None
-        self.writing_paused = False
         self._budget_second = 0
         self._budget_used = 0
 
@@ -66,16 +65,10 @@ class ServerConnection(asyncio.Protocol):
         transport = self.transport
         if transport is not None:
             transport.write(data)
-            if self.writing_paused and transport.get_write_buffer_size() > MAX_UNSENT_BYTES:
+            if transport.get_write_buffer_size() > MAX_UNSENT_BYTES:
                 self.transport = None  # nothing more is written or handled for it
                 transport.abort()
                 self._worker.slow_closed(self)
-
-    def pause_writing(self) -> None:
-        self.writing_paused = True
-
-    def resume_writing(self) -> None:
-        self.writing_paused = False
 
     def close(self) -> None:
         if self.transport is not None:

@@ -20,6 +20,7 @@ from hongbao.metrics.pointfile import PointFile
 from hongbao.metrics.ratelimitedlog import RateLimitedLog
 from hongbao.money import LedgerWriter, split_amount
 from hongbao.node.commands import SetPhase
+from hongbao.node.epoll_transport import EpollTransports
 from hongbao.node.worker_loop import WorkerRuntime, worker_title
 from hongbao.pacing import SteadyRate
 from hongbao.plan import FD_RESERVE, open_files_limit
@@ -72,6 +73,7 @@ def listening_socket(host: str, port: int, backlog: int) -> socket.socket:
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # accepted sockets inherit it
     sock.bind((host, port))
     sock.listen(backlog)
     sock.setblocking(False)
@@ -113,7 +115,7 @@ class ServerWorker:
         self._notices = RateLimitedLog(log, SHORT_OF_RECIPIENTS_LOG_S)
         self._listener: socket.socket | None = None
         self._accepting = False
-        self._adopting: set[asyncio.Task[object]] = set()  # accepted, transport being made
+        self.transports = EpollTransports()
         self._connection_cap = connection_cap()
         self._awaiting_login: deque[tuple[float, ServerConnection]] = deque()  # (deadline, c)
         self._handlers = {
@@ -127,6 +129,7 @@ class ServerWorker:
         loop = asyncio.get_running_loop()
         self._listener = listening_socket(self.config.listen_host, self.config.port,
                                           self.config.backlog)
+        self.transports.start(loop)
         self._resume_accepting()
         loop.call_later(LOGIN_SWEEP_INTERVAL, self._close_late_logins)
         return {"port": self._listener.getsockname()[1], "pid": os.getpid()}
@@ -195,6 +198,7 @@ class ServerWorker:
         for connection in list(self.online.connections.values()):
             connection.close()
         await asyncio.sleep(0.2)  # let close() flush what is buffered
+        self.transports.close()
         clean, self.paying = self.paying, False  # nothing is paid or recorded after this
         if clean:
             self.ledger.still_queued(self.sets.queued())
@@ -298,7 +302,7 @@ class ServerWorker:
 
     # ---- accepting: stop near the open-files limit instead of accept-then-close ----
     def _has_room(self, margin: int = 0) -> bool:
-        return self.counters.connections + len(self._adopting) + margin < self._connection_cap
+        return self.counters.connections + margin < self._connection_cap
 
     def _resume_accepting(self) -> None:
         if self._listener is not None and not self._accepting and self._has_room():
@@ -319,7 +323,6 @@ class ServerWorker:
 
     def _accept_ready(self) -> None:
         assert self._listener is not None
-        loop = asyncio.get_running_loop()
         for _ in range(ACCEPT_BATCH):
             if not self._has_room():
                 self._pause_accepting("near the open-files limit")
@@ -333,17 +336,7 @@ class ServerWorker:
                     self._pause_accepting(f"out of descriptors ({error.strerror})")
                 return
             sock.setblocking(False)
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            task = loop.create_task(self._adopt(sock))
-            self._adopting.add(task)
-            task.add_done_callback(self._adopting.discard)
-
-    async def _adopt(self, sock: socket.socket) -> None:
-        try:
-            await asyncio.get_running_loop().connect_accepted_socket(
-                lambda: ServerConnection(self), sock)
-        except OSError:
-            sock.close()  # the peer went away before we got to it
+            self.transports.adopt(sock, ServerConnection(self))
 
     # ---- generators ----
     def _ensure_generator_running(self) -> None:

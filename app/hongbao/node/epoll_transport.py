@@ -1,0 +1,178 @@
+"""Connections as bare descriptors on one epoll, which the event loop watches as one reader.
+
+uvloop's transport costs 1.29 KB of RSS per idle connection (``bench/uvloop_floor.py``):
+at 1,000,000 connections, most of issue 8's 1.5 GB for the whole server. Here a connection
+is its descriptor and one small object. The event loop wakes on the epoll's descriptor,
+and every connection that is ready is read or written in that one pass.
+
+An ``EpollTransport`` speaks the part of ``asyncio.Transport`` the workers use (``write``,
+``close``, ``abort``, ``is_closing``, ``get_write_buffer_size``), and drives an
+``asyncio.Protocol``'s ``connection_made``, ``data_received`` and ``connection_lost``.
+Two differences from asyncio's transports: ``connection_lost`` is called at once, not on
+the loop's next pass, and an end of file closes the connection (no half-closed state).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import select
+import socket
+
+READ_SIZE = 65536  # bytes read per readable connection and pass; more waits for the next
+EVENTS_PER_PASS = 1024  # ready connections handled per wake-up; the rest wake the loop again
+READING = select.EPOLLIN
+WRITING = select.EPOLLOUT  # a closing connection only writes what it has left
+
+
+class EpollTransports:
+    """The connections of one worker: one epoll, and the transport of each descriptor."""
+
+    __slots__ = ("_by_fd", "_epoll", "_loop")
+
+    def __init__(self) -> None:
+        self._epoll = select.epoll()
+        self._by_fd: dict[int, EpollTransport] = {}
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def start(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Have ``loop`` wake on any ready connection."""
+        self._loop = loop
+        loop.add_reader(self._epoll.fileno(), self._ready)
+
+    def close(self) -> None:
+        """Stop watching; the connections still open are aborted."""
+        for transport in list(self._by_fd.values()):
+            transport.abort()
+        if self._loop is not None:
+            self._loop.remove_reader(self._epoll.fileno())
+            self._loop = None
+        self._epoll.close()
+
+    def __len__(self) -> int:
+        return len(self._by_fd)
+
+    def adopt(self, sock: socket.socket, protocol: asyncio.Protocol) -> EpollTransport:
+        """Take over a connected, non-blocking socket: ``sock`` gives up its descriptor
+        (the socket object is not kept), and ``protocol`` is told it is connected."""
+        self._epoll.register(sock.fileno(), READING)  # on failure, the caller still owns sock
+        fd = sock.detach()
+        transport = EpollTransport(self, fd, protocol)
+        self._by_fd[fd] = transport
+        protocol.connection_made(transport)
+        return transport
+
+    def watch(self, fd: int, events: int) -> None:
+        self._epoll.modify(fd, events)
+
+    def forget(self, fd: int) -> None:
+        del self._by_fd[fd]
+        self._epoll.unregister(fd)
+
+    def _ready(self) -> None:
+        by_fd = self._by_fd
+        for fd, events in self._epoll.poll(0, EVENTS_PER_PASS):
+            transport = by_fd.get(fd)
+            if transport is None:  # closed earlier in this pass
+                continue
+            if events & WRITING:
+                transport.writable()
+            if events & ~WRITING:  # readable, hung up or in error: a read tells which
+                transport.readable()
+
+
+class EpollTransport:
+    """One connection: its descriptor, its protocol, and the bytes the kernel did not take
+    yet (sent, in order, before anything written later)."""
+
+    __slots__ = ("_closing", "_fd", "_owner", "_protocol", "_unsent")
+
+    def __init__(self, owner: EpollTransports, fd: int, protocol: asyncio.Protocol) -> None:
+        self._owner = owner
+        self._fd = fd
+        self._protocol = protocol
+        self._unsent: bytearray | None = None
+        self._closing = False
+
+    def write(self, data: bytes) -> None:
+        if self._closing:
+            return
+        if self._unsent is not None:
+            self._unsent += data
+            return
+        try:
+            sent = os.write(self._fd, data)
+        except (BlockingIOError, InterruptedError):
+            sent = 0
+        except OSError as error:  # reset by the peer
+            self._lost(error)
+            return
+        if sent < len(data):
+            self._unsent = bytearray(memoryview(data)[sent:])
+            self._owner.watch(self._fd, READING | WRITING)
+
+    def get_write_buffer_size(self) -> int:
+        return 0 if self._unsent is None else len(self._unsent)
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def close(self) -> None:
+        """Close once what is unsent has gone out; nothing more is read."""
+        if self._closing:
+            return
+        self._closing = True
+        if self._unsent is None:
+            self._lost(None)
+        else:
+            self._owner.watch(self._fd, WRITING)
+
+    def abort(self) -> None:
+        """Close now; what is unsent is dropped."""
+        self._closing = True
+        self._lost(None)
+
+    def readable(self) -> None:
+        if self._fd < 0 or (self._closing and self._unsent is None):
+            return
+        try:
+            data = os.read(self._fd, READ_SIZE)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as error:
+            self._lost(error)
+            return
+        if not data:  # the peer closed
+            self._lost(None)
+        elif not self._closing:
+            self._protocol.data_received(data)
+
+    def writable(self) -> None:
+        unsent = self._unsent
+        if self._fd < 0 or unsent is None:
+            return
+        try:
+            sent = os.write(self._fd, unsent)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as error:
+            self._lost(error)
+            return
+        del unsent[:sent]
+        if unsent:
+            return
+        self._unsent = None
+        if self._closing:
+            self._lost(None)
+        else:
+            self._owner.watch(self._fd, READING)
+
+    def _lost(self, error: Exception | None) -> None:
+        fd, self._fd = self._fd, -1
+        if fd < 0:
+            return
+        self._closing = True
+        self._unsent = None
+        self._owner.forget(fd)
+        os.close(fd)
+        self._protocol.connection_lost(error)
