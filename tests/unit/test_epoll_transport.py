@@ -10,6 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from hongbao.node import epoll_transport
 from hongbao.node.epoll_transport import EpollTransport, EpollTransports
 
 
@@ -174,3 +175,13 @@ def test_a_connection_closed_in_a_pass_is_not_handled_later_in_it(
     one_pass(transports)  # both are ready; whichever is handled first closes the other
     assert sorted(protocol.received for protocol in everyone) == [b"", b"x"]
     assert len(transports) == 1
+
+
+def test_one_pass_reads_every_ready_connection_not_only_one_poll_of_them(
+        transports: EpollTransports, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(epoll_transport, "EVENTS_PER_POLL", 4)
+    pairs = [connected(transports) for _ in range(10)]
+    for _protocol, peer in pairs:
+        peer.sendall(b"answer")
+    one_pass(transports)
+    assert [protocol.received for protocol, _peer in pairs] == [b"answer"] * 10

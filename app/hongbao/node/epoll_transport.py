@@ -20,7 +20,13 @@ import select
 import socket
 
 READ_SIZE = 65536  # bytes read per readable connection and pass; more waits for the next
-EVENTS_PER_PASS = 1024  # ready connections handled per wake-up; the rest wake the loop again
+# Ready connections handled per wake-up of the loop: polls of up to EVENTS_PER_POLL, until
+# one returns fewer or POLLS_PER_PASS were made, as libuv does. With one poll a pass, a
+# client worker short of CPU at 1M connections read at most 1,024 answers between two
+# passes of its send timer, which sent up to a second's worth each: 10.7% of phase 2's
+# shakes were answered within the timeout, against 99.986% with uvloop's transports.
+EVENTS_PER_POLL = 1024
+POLLS_PER_PASS = 48
 READING = select.EPOLLIN
 WRITING = select.EPOLLOUT  # a closing connection only writes what it has left
 
@@ -71,14 +77,19 @@ class EpollTransports:
 
     def _ready(self) -> None:
         by_fd = self._by_fd
-        for fd, events in self._epoll.poll(0, EVENTS_PER_PASS):
-            transport = by_fd.get(fd)
-            if transport is None:  # closed earlier in this pass
-                continue
-            if events & WRITING:
-                transport.writable()
-            if events & ~WRITING:  # readable, hung up or in error: a read tells which
-                transport.readable()
+        poll = self._epoll.poll
+        for _ in range(POLLS_PER_PASS):
+            ready = poll(0, EVENTS_PER_POLL)
+            for fd, events in ready:
+                transport = by_fd.get(fd)
+                if transport is None:  # closed earlier in this pass
+                    continue
+                if events & WRITING:
+                    transport.writable()
+                if events & ~WRITING:  # readable, hung up or in error: a read tells which
+                    transport.readable()
+            if len(ready) < EVENTS_PER_POLL:
+                return
 
 
 class EpollTransport:
