@@ -99,11 +99,17 @@ def test_bytes_the_kernel_did_not_take_go_out_in_order(transports: EpollTranspor
     assert transport.get_write_buffer_size() == 0
 
 
-def test_close_sends_what_is_unsent_then_closes(transports: EpollTransports) -> None:
+def blocked(transports: EpollTransports
+            ) -> tuple[Recording, socket.socket, EpollTransport, bytes]:
+    """A connection whose peer does not read, written to until bytes wait in it."""
     protocol, peer = connected(transports)
     transport = protocol.transport
     assert transport is not None
-    written = fill_until_blocked(transport)
+    return protocol, peer, transport, fill_until_blocked(transport)
+
+
+def test_close_sends_what_is_unsent_then_closes(transports: EpollTransports) -> None:
+    protocol, peer, transport, written = blocked(transports)
     transport.close()
     assert transport.is_closing() and protocol.lost == []
     received = b""
@@ -115,10 +121,7 @@ def test_close_sends_what_is_unsent_then_closes(transports: EpollTransports) -> 
 
 
 def test_abort_drops_what_is_unsent_and_closes_at_once(transports: EpollTransports) -> None:
-    protocol, peer = connected(transports)
-    transport = protocol.transport
-    assert transport is not None
-    written = fill_until_blocked(transport)
+    protocol, peer, transport, written = blocked(transports)
     transport.abort()
     assert protocol.lost == [None] and len(transports) == 0
     assert len(peer_reads_all(peer)) < len(written)

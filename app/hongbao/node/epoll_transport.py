@@ -18,6 +18,10 @@ import asyncio
 import os
 import select
 import socket
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 READ_SIZE = 65536  # bytes read per readable connection and pass; more waits for the next
 # Ready connections handled per wake-up of the loop: polls of up to EVENTS_PER_POLL, until
@@ -111,13 +115,10 @@ class EpollTransport:
         if self._unsent is not None:
             self._unsent += data
             return
-        try:
-            sent = os.write(self._fd, data)
-        except (BlockingIOError, InterruptedError):
-            sent = 0
-        except OSError as error:  # reset by the peer
-            self._lost(error)
+        sent = self._syscall(os.write, data)
+        if self._fd < 0:  # lost
             return
+        sent = sent or 0
         if sent < len(data):
             self._unsent = bytearray(memoryview(data)[sent:])
             self._owner.watch(self._fd, READING | WRITING)
@@ -146,12 +147,8 @@ class EpollTransport:
     def readable(self) -> None:
         if self._fd < 0 or (self._closing and self._unsent is None):
             return
-        try:
-            data = os.read(self._fd, READ_SIZE)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as error:
-            self._lost(error)
+        data = self._syscall(os.read, READ_SIZE)
+        if data is None:  # nothing yet, or lost
             return
         if not data:  # the peer closed
             self._lost(None)
@@ -162,12 +159,8 @@ class EpollTransport:
         unsent = self._unsent
         if self._fd < 0 or unsent is None:
             return
-        try:
-            sent = os.write(self._fd, unsent)
-        except (BlockingIOError, InterruptedError):
-            return
-        except OSError as error:
-            self._lost(error)
+        sent = self._syscall(os.write, unsent)
+        if sent is None:  # no room yet, or lost
             return
         del unsent[:sent]
         if unsent:
@@ -177,6 +170,17 @@ class EpollTransport:
             self._lost(None)
         else:
             self._owner.watch(self._fd, READING)
+
+    def _syscall(self, call: Callable[[int, Any], T], argument: Any) -> T | None:
+        """``call(fd, argument)``; None when it would block, or when it failed, which loses
+        the connection (reset by the peer, say)."""
+        try:
+            return call(self._fd, argument)
+        except (BlockingIOError, InterruptedError):
+            return None
+        except OSError as error:
+            self._lost(error)
+            return None
 
     def _lost(self, error: Exception | None) -> None:
         fd, self._fd = self._fd, -1
