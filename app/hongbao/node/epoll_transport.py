@@ -116,9 +116,10 @@ class EpollTransport:
             self._unsent += data
             return
         sent = self._syscall(os.write, data)
-        if self._fd < 0:  # lost
-            return
-        sent = sent or 0
+        if sent is None:
+            if self._fd < 0:  # lost
+                return
+            sent = 0  # no room at all
         if sent < len(data):
             self._unsent = bytearray(memoryview(data)[sent:])
             self._owner.watch(self._fd, READING | WRITING)
@@ -141,11 +142,12 @@ class EpollTransport:
 
     def abort(self) -> None:
         """Close now; what is unsent is dropped."""
-        self._closing = True
         self._lost(None)
 
     def readable(self) -> None:
-        if self._fd < 0 or (self._closing and self._unsent is None):
+        """Readable, hung up or in error. A connection closing with bytes unsent still
+        reads, dropping what it reads, to learn of a hang-up or an error."""
+        if self._fd < 0:
             return
         data = self._syscall(os.read, READ_SIZE)
         if data is None:  # nothing yet, or lost
