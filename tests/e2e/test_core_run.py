@@ -12,7 +12,14 @@ from hongbao.money import ledger_files, reconcile
 from hongbao.report.build import CHART_TITLES, write_report
 from hongbao.report.series import build_series
 from hongbao.report.sources import points_from_run_dir
-from tests.e2e.nodes import NodeProcess, start_client, start_server, wait_for, wait_settled
+from tests.e2e.nodes import (
+    NodeProcess,
+    start_client,
+    start_server,
+    wait_for,
+    wait_settled,
+    worker_pids,
+)
 
 USERS = 4000
 
@@ -42,12 +49,14 @@ def finished_run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         mark_phase(run_dir, "test-run", "phase2", "end", "controller", 1000)
         wait_for(lambda: client.counters()["claims"] == 300, 20, "every share claimed")
         wait_settled(server, client)
+        worker_maps = {pid: Path(f"/proc/{pid}/maps").read_text()
+                       for pid in worker_pids(server) + worker_pids(client)}
         wait_for(lambda: server.status()["requests_quiet_s"] >= 3, 20,
                  "no shake reaching the server for 3 s")
         result = {"server": server.counters(), "client": client.counters(),
                   "server_status": server.status(), "run_dir": run_dir,
                   "quiet_while_shaking": quiet_while_shaking,
-                  "windows": (whole, first_two)}
+                  "windows": (whole, first_two), "worker_maps": worker_maps}
     finally:
         codes = [client.stop() if client else None, server.stop()]
     result["exit_codes"] = codes
@@ -79,6 +88,14 @@ def test_a_client_load_window_can_be_read_over_some_of_its_seconds(finished_run:
     assert whole["seconds"] >= 3 and first_two["seconds"] == 2
     assert first_two["since"] == whole["since"]
     assert 0 < first_two["requests"] < whole["requests"]
+
+
+def test_no_worker_loads_tls(finished_run: dict) -> None:
+    """TLS would cost each worker 4.5 MB of RSS (hongbao/node/no_tls.py)."""
+    maps = finished_run["worker_maps"]
+    assert len(maps) == 4
+    assert {pid: "libssl" in text or "_ssl." in text for pid, text in maps.items()} == \
+        dict.fromkeys(maps, False)
 
 
 def test_won_packets_equal_generated_packets(finished_run: dict) -> None:

@@ -74,6 +74,7 @@ class WorkerPool:
     interpreter's and the libraries' pages with the fork server instead of loading its own
     copy, as the spawn method did: a server worker's base fell from 26.6 to 20.6 MB RSS and
     from 16.9 to 7.6 MB PSS (bench/memory_per_connection.py, 4 workers, bench/README.md).
+    The fork server imports ``hongbao.node.no_tls`` first, so that no worker loads TLS.
     """
 
     def __init__(self, main: WorkerMain, config: Any, count: int, name: str,
@@ -85,7 +86,7 @@ class WorkerPool:
         self._count = count
         self._name = name
         self._context = multiprocessing.get_context("forkserver")
-        self._context.set_forkserver_preload([main.__module__])
+        self._context.set_forkserver_preload(["hongbao.node.no_tls", main.__module__])
         self._policy = policy or RestartPolicy()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._restart_timers: dict[int, asyncio.TimerHandle] = {}

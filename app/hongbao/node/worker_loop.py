@@ -1,5 +1,6 @@
-"""Worker side of a node: the uvloop event loop, the pipe to the node, the per-second
-tick aligned to wall-clock seconds, and draining on SIGTERM or on the node's word."""
+"""Worker side of a node: asyncio's event loop (not uvloop, which would load TLS into every
+worker: see ``no_tls.py``), the pipe to the node, the per-second tick aligned to
+wall-clock seconds, and draining on SIGTERM or on the node's word."""
 
 from __future__ import annotations
 
@@ -14,7 +15,6 @@ import traceback
 from multiprocessing.connection import Connection
 from typing import Any, Protocol
 
-import uvloop
 from setproctitle import setproctitle
 
 from hongbao.logs import configure_logging
@@ -60,7 +60,7 @@ class WorkerRuntime:
         configure_logging()
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the node's to handle
         try:
-            uvloop.run(self._main())
+            asyncio.run(self._main())
         except Exception:
             self._report("fatal", traceback.format_exc())
             raise
