@@ -1,5 +1,5 @@
-"""``hongbao clock record``: a host's clock offset, as chrony reports it, recorded as a
-``clock`` point of the run, so the report can state how well the hosts agree on the
+"""``hongbao clock record``: the hosts' clock offsets, as chrony reports them, recorded as
+``clock`` points of the run, so the report can state how well the hosts agree on the
 second (the pacing rule depends on it)."""
 
 from __future__ import annotations
@@ -27,14 +27,42 @@ def offset_ms(tracking_csv: str) -> float:
                          ) from None
 
 
-def record_offset(run_dir: Path, run_id: str, host: str, offset: float,
-                  at: int | None = None) -> Point:
-    point = Point(CLOCK_MEASUREMENT, {"run_id": run_id, "host": host},
-                  {"offset_ms": float(offset)}, int(time.time()) if at is None else at)
+def record_offsets(run_dir: Path, run_id: str, offsets: dict[str, float],
+                   at: int | None = None) -> list[Point]:
+    """One ``clock`` point per host, all written at once to the controller's point file."""
+    second = int(time.time()) if at is None else at
+    points = [Point(CLOCK_MEASUREMENT, {"run_id": run_id, "host": host},
+                    {"offset_ms": float(offset)}, second) for host, offset in offsets.items()]
     sink = PointFile(run_dir, "clock-controller")
-    sink.write([point])
+    sink.write(points)
     sink.close()
-    return point
+    return points
+
+
+def _offset_given(value: str) -> float:
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(f"not an offset in ms: {value!r}") from None
+
+
+def parse_offsets(trackings: list[str], offsets: list[str]) -> dict[str, float]:
+    """Each host's offset in ms, from ``--tracking HOST=LINE`` and ``--offset-ms HOST=MS``."""
+    given = [("--tracking", offset_ms, each) for each in trackings]
+    given += [("--offset-ms", _offset_given, each) for each in offsets]
+    if not given:
+        raise UsageError("give --tracking HOST=LINE (a line of 'chronyc -c tracking') or "
+                         "--offset-ms HOST=MS, once per host")
+    parsed: dict[str, float] = {}
+    for flag, parse, each in given:
+        host, sep, value = each.partition("=")
+        if not sep or not host:
+            raise UsageError(f"{flag} takes HOST=VALUE, got {each!r}")
+        try:
+            parsed[host] = parse(value)
+        except ValueError as error:
+            raise UsageError(f"{flag} of {host}: {error}") from None
+    return parsed
 
 
 def _record(args: argparse.Namespace) -> int:
@@ -42,14 +70,10 @@ def _record(args: argparse.Namespace) -> int:
     from hongbao.runs import resolve_run_dir, resolve_run_id
 
     run_id = resolve_run_id(args.run_id)
-    try:
-        offset = offset_ms(args.tracking) if args.tracking is not None else args.offset_ms
-    except ValueError as error:
-        raise UsageError(str(error)) from None
-    if offset is None:
-        raise UsageError("give --tracking (a line of 'chronyc -c tracking') or --offset-ms")
-    record_offset(resolve_run_dir(args.run_dir, run_id), run_id, args.host_name, offset)
-    print(f"clock of {args.host_name}: {offset:+.3f} ms")
+    offsets = parse_offsets(args.tracking, args.offset_ms)
+    record_offsets(resolve_run_dir(args.run_dir, run_id), run_id, offsets)
+    for host, offset in offsets.items():
+        print(f"clock of {host}: {offset:+.3f} ms")
     return ship_now(args, run_id, "clock-controller.lp", "clock")
 
 
@@ -58,10 +82,12 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     parser = commands.add_parser("clock", help="record hosts' clock offsets in a run")
     actions = parser.add_subparsers(dest="clock_action", required=True)
-    record = actions.add_parser("record", help="append a host's clock offset point")
-    record.add_argument("--host-name", required=True, help="whose clock")
-    record.add_argument("--tracking", help="the host's 'chronyc -c tracking' output")
-    record.add_argument("--offset-ms", type=float, help="the offset, if known otherwise")
+    record = actions.add_parser(
+        "record", help="append the hosts' clock offset points, one command for all hosts")
+    record.add_argument("--tracking", action="append", default=[], metavar="HOST=LINE",
+                        help="a host's 'chronyc -c tracking' output (repeat per host)")
+    record.add_argument("--offset-ms", action="append", default=[], metavar="HOST=MS",
+                        help="a host's offset, if known otherwise (repeat per host)")
     record.add_argument("--run-id")
     record.add_argument("--run-dir")
     add_sink_flags(record)

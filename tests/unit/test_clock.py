@@ -27,8 +27,7 @@ def record(run_dir: Path, *args: str) -> int:
 
 
 def test_offsets_are_recorded_and_a_host_over_5_ms_is_flagged(tmp_path: Path) -> None:
-    assert record(tmp_path, "--host-name", "client01", "--tracking", TRACKING) == 0
-    assert record(tmp_path, "--host-name", "server", "--offset-ms", "0.4") == 0
+    assert record(tmp_path, "--tracking", f"client01={TRACKING}", "--offset-ms", "server=0.4") == 0
     load = Point("server", {"run_id": "r1", "host": "server", "worker": "0"},
                  {"requests": 1}, 1_800_000_000)
     clock = clock_agreement(build_series([*run_points(tmp_path), load], "r1"))
@@ -37,9 +36,27 @@ def test_offsets_are_recorded_and_a_host_over_5_ms_is_flagged(tmp_path: Path) ->
     assert not clock.ok and list(clock.off) == ["client01"]
 
 
-def test_a_line_that_is_not_chronys_is_one_clear_error(
-        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert record(tmp_path, "--host-name", "client01", "--tracking", "506 Cannot talk") == 2
+def test_one_command_records_every_hosts_offset_at_one_second(tmp_path: Path) -> None:
+    hosts = [f"client{index:02d}" for index in range(1, 18)]
+    assert record(tmp_path, *(arg for host in hosts for arg in ("--tracking", f"{host}={TRACKING}"))
+                  ) == 0
+    points = list(run_points(tmp_path))
+    assert sorted(point.tags["host"] for point in points) == hosts
+    assert len({point.time for point in points}) == 1
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--tracking", f"client02={TRACKING}", "--tracking", "client01=506 Cannot talk"],
+     "--tracking of client01: not a line of 'chronyc -c tracking'"),
+    (["--offset-ms", "server=fast"], "--offset-ms of server: not an offset in ms: 'fast'"),
+    (["--tracking", TRACKING], "--tracking takes HOST=VALUE"),
+    ([], "give --tracking HOST=LINE"),
+])
+def test_bad_input_is_one_clear_error_and_records_nothing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str],
+        message: str) -> None:
+    assert record(tmp_path, *args) == 2
     err = capsys.readouterr().err
-    assert "not a line of 'chronyc -c tracking'" in err
+    assert message in err
     assert len(err.strip().splitlines()) == 1
+    assert not list(run_points(tmp_path))
