@@ -307,3 +307,41 @@ def test_a_window_shrunk_below_the_connects_in_flight_holds_users_back_but_loses
         worker._connecting = 0
         worker._connect_due(START + 2.0)
     assert started == list(range(worker.users))  # each once, in order
+
+
+# ---- the connect timeout ----
+class StalledConnects:
+    """The worker's epoll for connects that never end: each is in progress until given
+    up."""
+
+    def __init__(self) -> None:
+        self.in_progress: dict[int, tuple[Any, ClientConnection]] = {}
+
+    def connect(self, sock: Any, address: tuple[str, int], protocol: ClientConnection,
+                failed: Any) -> int:
+        self.in_progress[sock.fileno()] = (sock, protocol)
+        return sock.fileno()
+
+    def give_up(self, fd: int, protocol: ClientConnection) -> bool:
+        sock, connecting = self.in_progress.pop(fd)
+        sock.close()
+        return connecting is protocol
+
+
+def test_a_connect_without_an_answer_is_given_up_at_the_timeout_and_retried_elsewhere(
+        tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    worker = new_worker(tmp_path, users=1, qps=0, timeout_s=5.0, max_connecting=1000)
+    stalled = StalledConnects()
+    monkeypatch.setattr(worker, "transports", stalled)
+    window = worker._window.size
+    worker._start_connect(0)
+    assert (len(stalled.in_progress), worker._connecting) == (1, 1)
+    tick_at(worker, clock, START + 4.9)
+    assert (len(stalled.in_progress), worker.counters.connect_errors) == (1, 0)
+    tick_at(worker, clock, START + 5.0)
+    assert (stalled.in_progress, worker._connecting, worker.counters.connect_errors) == \
+        ({}, 0, 1)
+    assert worker._window.size == window // 2  # the server is behind: fewer in flight
+    assert worker._detours == {0: 1}  # the retry binds another source pair
+    [(retry_at, k)] = worker._retries
+    assert k == 0 and START + 5.0 < retry_at < START + 6.0

@@ -1,12 +1,16 @@
 """EpollTransport over real socket pairs: reads reach the protocol, writes the kernel does
 not take wait and go out in order, close flushes, abort drops, a peer's close or reset is
-a lost connection, and a descriptor closed in a pass is not handled later in it."""
+a lost connection, and a descriptor closed in a pass is not handled later in it. A connect
+on the epoll ends connected or failed with its error, or is given up at its timeout."""
 
 from __future__ import annotations
 
 import asyncio
+import errno
+import select
 import socket
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 
@@ -188,3 +192,89 @@ def test_one_pass_reads_every_ready_connection_not_only_one_poll_of_them(
         peer.sendall(b"answer")
     one_pass(transports)
     assert [protocol.received for protocol, _peer in pairs] == [b"answer"] * 10
+
+
+# ---- connects on the epoll ----
+class Connecting(Recording):
+    """A protocol whose connect may fail: the failure is recorded, not raised."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed: list[OSError] = []
+
+    def connect_failed(self, protocol: asyncio.Protocol, error: OSError) -> None:
+        assert protocol is self
+        self.failed.append(error)
+
+
+def start_connect(transports: EpollTransports, port: int) -> tuple[Connecting, int]:
+    protocol = Connecting()
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
+    return protocol, transports.connect(sock, ("127.0.0.1", port), protocol,
+                                        protocol.connect_failed)
+
+
+def passes_until(transports: EpollTransports, done: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + 5
+    while not done():
+        assert time.monotonic() < deadline, "no connect ended within 5 s"
+        select.select([transports._epoll.fileno()], [], [], 0.1)
+        one_pass(transports)
+
+
+@pytest.fixture
+def listener() -> Iterator[socket.socket]:
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(0)  # one connection waits to be accepted; later SYNs are dropped
+    sock.settimeout(5)
+    yield sock
+    sock.close()
+
+
+def test_a_connect_ends_connected_and_carries_data(
+        transports: EpollTransports, listener: socket.socket) -> None:
+    protocol, _fd = start_connect(transports, listener.getsockname()[1])
+    passes_until(transports, lambda: protocol.transport is not None)
+    peer, _ = listener.accept()
+    protocol.transport.write(b"login")  # type: ignore[union-attr]
+    assert peer.recv(5) == b"login"
+    peer.sendall(b"ok")
+    passes_until(transports, lambda: protocol.received == b"ok")
+    assert (protocol.failed, len(transports)) == ([], 1)
+    peer.close()
+
+
+def test_a_refused_connect_fails_with_its_error(transports: EpollTransports) -> None:
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nobody listens there
+    protocol, _fd = start_connect(transports, port)
+    passes_until(transports, lambda: bool(protocol.failed))
+    assert [error.errno for error in protocol.failed] == [errno.ECONNREFUSED]
+    assert (protocol.transport, len(transports._connecting), len(transports)) == (None, 0, 0)
+
+
+def test_a_connect_still_in_progress_is_given_up_once_and_only_by_its_own(
+        transports: EpollTransports, listener: socket.socket) -> None:
+    port = listener.getsockname()[1]
+    first, _ = start_connect(transports, port)  # fills the listener's queue
+    passes_until(transports, lambda: first.transport is not None)
+    stalled, fd = start_connect(transports, port)  # its SYN is dropped: no answer
+    one_pass(transports)
+    assert stalled.transport is None and not stalled.failed
+    assert not transports.give_up(fd, Connecting())  # another's descriptor number
+    assert transports.give_up(fd, stalled)
+    assert not transports.give_up(fd, stalled)
+    assert (stalled.transport, stalled.failed, len(transports._connecting)) == (None, [], 0)
+
+
+def test_closing_drops_the_connects_in_progress(listener: socket.socket) -> None:
+    owner = EpollTransports()
+    port = listener.getsockname()[1]
+    first, _ = start_connect(owner, port)
+    passes_until(owner, lambda: first.transport is not None)
+    start_connect(owner, port)
+    owner.close()
+    assert (len(owner._connecting), first.lost) == (0, [None])

@@ -108,6 +108,9 @@ class ClientWorker:
         self._rng = random.Random()
         # Connections that have not seen LOGIN_OK yet, oldest first: (deadline, connection).
         self._awaiting_login: deque[tuple[float, ClientConnection]] = deque()
+        # Connects in progress, oldest first: (deadline, descriptor, connection).
+        self._connects: deque[tuple[float, int, ClientConnection]] = deque()
+        self._server = (config.server_host, config.server_port)
 
     # ---- lifecycle (WorkerBody) ----
     async def start(self) -> dict[str, Any]:
@@ -132,6 +135,7 @@ class ClientWorker:
     def tick(self, second: int) -> dict[str, Any]:
         self.now_s = second + 1
         self._expire_timeouts(time.time())
+        self._expire_connects(time.time())
         self._expire_logins(time.time())
         totals = self.counters.as_dict()
         self.emitter.emit(second, totals)
@@ -192,6 +196,7 @@ class ClientWorker:
         self._timer = self._loop.call_later(delay, self._step)
 
     def _connect_due(self, now: float) -> None:
+        self._expire_connects(now)
         room = max(0, self._window.size - self._connecting)  # the window may have shrunk
         while self._retries and self._retries[0][0] <= now and room > 0:
             _, k = heapq.heappop(self._retries)
@@ -205,15 +210,13 @@ class ClientWorker:
             self._next_to_connect += 1
 
     def _start_connect(self, k: int) -> None:
+        """Start user ``k``'s connect on the worker's epoll; it ends in ``connected`` (via
+        the connection's ``connection_made``), ``_connect_error`` or, past the timeout,
+        ``_expire_connects``."""
         self._connecting += 1
-        assert self._loop is not None
-        self._loop.create_task(self._connect(k))
-
-    async def _connect(self, k: int) -> None:
-        loop = asyncio.get_running_loop()
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        connection = ClientConnection(self, self.first_user + k)
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM | socket.SOCK_NONBLOCK)
         try:
-            sock.setblocking(False)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, LINGER_ZERO)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -221,19 +224,31 @@ class ClientWorker:
                                    self._detours.get(k, 0))
             if pair is not None:
                 sock.bind(pair)
-            server = (self.config.server_host, self.config.server_port)
-            await asyncio.wait_for(loop.sock_connect(sock, server), self.config.timeout_s)
-            self.transports.adopt(sock, ClientConnection(self, self.first_user + k))
-        except Exception as error:  # whatever failed, the user retries with backoff
+            fd = self.transports.connect(sock, self._server, connection, self._connect_error)
+        except OSError as error:  # bind (EADDRINUSE, say) or connect failed: retry, backoff
             sock.close()
-            self._connecting -= 1
-            if isinstance(error, TimeoutError):
-                self._window.congested(time.time())
-            if isinstance(error, TimeoutError) or (
-                    isinstance(error, OSError) and error.errno == errno.EADDRINUSE):
-                self._take_a_detour(k)
-            self._connect_failed(k, connect_error_reason(error, self.config.timeout_s))
+            self._connect_error(connection, error)
+            return
+        self._connects.append((time.time() + self.config.timeout_s, fd, connection))
         # On success the user stays "connecting" until LOGIN_OK (logged_in) or the close.
+
+    def _expire_connects(self, now: float) -> None:
+        """Drop the connects still in progress at their deadline: the user retries."""
+        connects = self._connects
+        while connects and connects[0][0] <= now:
+            _, fd, connection = connects.popleft()
+            if self.transports.give_up(fd, connection):
+                self._connect_error(connection, TimeoutError())
+
+    def _connect_error(self, connection: asyncio.Protocol, error: OSError) -> None:
+        assert isinstance(connection, ClientConnection)
+        k = connection.user - self.first_user
+        self._connecting -= 1
+        if isinstance(error, TimeoutError):
+            self._window.congested(time.time())
+        if isinstance(error, TimeoutError) or error.errno == errno.EADDRINUSE:
+            self._take_a_detour(k)
+        self._connect_failed(k, connect_error_reason(error, self.config.timeout_s))
 
     def _take_a_detour(self, k: int) -> None:
         """The user's next attempt binds another source pair: its own is taken, or it leads
