@@ -6,20 +6,14 @@ from pathlib import Path
 
 import pytest
 
+from hongbao.local.node_process import NodeProcess
 from hongbao.local.phases import mark_phase
 from hongbao.metrics.pointfile import read_points
 from hongbao.money import ledger_files, reconcile
 from hongbao.report.build import CHART_TITLES, write_report
 from hongbao.report.series import build_series
 from hongbao.report.sources import points_from_run_dir
-from tests.e2e.nodes import (
-    NodeProcess,
-    start_client,
-    start_server,
-    wait_for,
-    wait_settled,
-    worker_pids,
-)
+from tests.e2e.nodes import start_client, start_server, wait_for, wait_settled, worker_pids
 
 USERS = 4000
 
