@@ -140,7 +140,6 @@ class EpollTransports:
             if len(ready) < EVENTS_PER_POLL:
                 return
 
-
     def _connect_ended(self, fd: int) -> None:
         sock, protocol, failed = self._connecting.pop(fd)
         error = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
