@@ -207,6 +207,29 @@ def test_an_unanswered_shake_times_out_once(tmp_path: Path, clock: FakeClock) ->
     assert (worker.counters.responses, worker.counters.timeouts) == (1, 1)
 
 
+def test_an_answer_later_than_the_timeout_is_a_timeout_even_before_the_check_runs(
+        tmp_path: Path, clock: FakeClock, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker short of CPU checks for timeouts late: its figures must not depend on
+    when the check ran."""
+    worker = new_worker(tmp_path, users=2, qps=2, timeout_s=5.0)
+    recorded: list[int] = []
+    monkeypatch.setattr(client_worker.LatencyRecorder, "record",
+                        lambda _self, microseconds: recorded.append(microseconds))
+    [(late, _), (in_time, _)] = log_in_everyone(worker)
+    step_at(worker, clock, START + 0.96875)  # the last step of the second: both sent
+    assert in_time.inflight == late.inflight == 1
+    clock.now = in_time.pending + 5.0  # exactly the timeout: still in time
+    answer(in_time)
+    clock.now = late.pending + 7.0  # no tick has checked since the send
+    answer(late)
+    counters = worker.counters
+    assert (counters.responses, counters.timeouts) == (2, 1)
+    assert recorded == [5_000_000]  # the in-time answer's µs; none for the late one
+    set_qps(worker, 0)
+    tick_at(worker, clock, START + 60)  # the check, at last, finds nothing more
+    assert counters.timeouts == 1
+
+
 def test_the_shakes_behind_an_unanswered_one_time_out_with_it(
         tmp_path: Path, clock: FakeClock) -> None:
     worker = new_worker(tmp_path, users=1, qps=1, timeout_s=5.0)

@@ -392,8 +392,15 @@ class ClientWorker:
             counters.overload += 1
 
     def _answer_oldest_shake(self, connection: ClientConnection) -> None:
+        """An answer later than the timeout is a timeout, with no latency recorded, as if
+        the once-a-second check had found it unanswered: a worker short of CPU checks late,
+        and its figures must not depend on that."""
         if connection.inflight:
-            self.latency.record(int((time.time() - connection.pending) * 1_000_000))
+            latency_s = time.time() - connection.pending
+            if latency_s > self.config.timeout_s:
+                self.counters.timeouts += 1
+            else:
+                self.latency.record(int(latency_s * 1_000_000))
             connection.inflight -= 1
             if connection.inflight:  # the user's next send was intended one period on
                 connection.pending += self._period_or_zero

@@ -249,12 +249,12 @@ PHASE_COLUMNS: list[tuple[str, str]] = [
                "server workers too busy to tick in it, so their counts landed after it)"),
     ("answer %", "shakes that did not time out, as a share of the shakes sent, both counted "
                  "from the phase's start to the next phase's start"),
-    ("timeouts", "shakes that got no answer within the client's timeout, counted from the "
-                 "phase's start to the next phase's start (shakes still in flight at the "
-                 "end mark are not counted)"),
+    ("timeouts", "shakes that got no answer within the client's timeout (a later answer "
+                 "counts here), counted from the phase's start to the next phase's start "
+                 "(shakes still in flight at the end mark are not counted)"),
     ("p50 p90 p99 p99.9 max", "latency in ms from each shake's intended send time to its "
-     "answer, over every shake answered in the hold window, all client workers and hosts "
-     "merged into one HdrHistogram"),
+     "answer, over every shake answered within the timeout in the hold window, all client "
+     "workers and hosts merged into one HdrHistogram"),
     ("status", f"held, or saturated when p99 > {MAX_P99_MS:.0f} ms, answered < "
                f"{MIN_ANSWERED_PCT}% or held < {MIN_HELD_FRACTION * 100:.1f}% of target, "
                "or when workers were too busy to tick (control-plane starvation; phase1: "
