@@ -77,13 +77,13 @@ def node_workers(node: NodeProcess) -> list[psutil.Process]:
     return workers
 
 
-def cpu_by_pid(processes: Sequence[psutil.Process]) -> dict[int, float]:
-    """User + system CPU seconds of each process still alive."""
+def cpu_by_pid(processes: Sequence[psutil.Process]) -> dict[int, tuple[float, float]]:
+    """User and system CPU seconds of each process still alive."""
     seconds = {}
     for process in processes:
         with contextlib.suppress(psutil.NoSuchProcess):
             times = process.cpu_times()
-            seconds[process.pid] = times.user + times.system
+            seconds[process.pid] = (times.user, times.system)
     return seconds
 
 

@@ -51,23 +51,36 @@ class Window:
     timeouts: int
     server_worker_cpu: float
     server_node_cpu: float  # the node process and its helpers, workers excluded
+    server_worker_system: float  # the workers' kernel time, part of server_worker_cpu
     client_worker_cpu: float
     client_node_cpu: float
+    client_worker_system: float
     other_cpu: float  # everything else on the machine, this script included
 
     def us_per_request(self, side: str, workers_only: bool) -> float:
         cpu = getattr(self, f"{side}_worker_cpu")
         if not workers_only:
             cpu += getattr(self, f"{side}_node_cpu")
+        return self._per_request(side, cpu)
+
+    def kernel_us_per_request(self, side: str) -> float:
+        """The side's workers' system time per request: the kernel's part of it."""
+        return self._per_request(side, getattr(self, f"{side}_worker_system"))
+
+    def _per_request(self, side: str, cpu: float) -> float:
         requests = getattr(self, f"{side}_requests")
         return cpu * 1e6 / requests if requests else math.inf
 
 
-def cpu_by_role(tree: list[psutil.Process], worker_pids: set[int]) -> tuple[float, float]:
-    """CPU seconds of the workers in ``tree``, and of the rest of it (node and helpers)."""
+def cpu_by_role(tree: list[psutil.Process],
+                worker_pids: set[int]) -> tuple[float, float, float]:
+    """CPU seconds (user + system) of the workers in ``tree``, of the rest of it (node and
+    helpers), and the workers' system (kernel) seconds alone."""
     cpu = cpu_by_pid(tree)
-    workers = sum(seconds for pid, seconds in cpu.items() if pid in worker_pids)
-    return workers, sum(cpu.values()) - workers
+    workers = sum(user + system for pid, (user, system) in cpu.items() if pid in worker_pids)
+    rest = sum(user + system for pid, (user, system) in cpu.items() if pid not in worker_pids)
+    kernel = sum(system for pid, (_user, system) in cpu.items() if pid in worker_pids)
+    return workers, rest, kernel
 
 
 def measure_window(bench: Bench, server: NodeProcess, client: NodeProcess, qps: int,
@@ -85,8 +98,8 @@ def measure_window(bench: Bench, server: NodeProcess, client: NodeProcess, qps: 
     sleep_until(end + 0.003)
     busy1 = machine_busy_seconds()
     after = {side: cpu_by_role(tree, worker_pids) for side, tree in trees.items()}
-    used = {side: (max(0.0, after[side][0] - before[side][0]),
-                   max(0.0, after[side][1] - before[side][1])) for side in trees}
+    used = {side: [max(0.0, a - b) for a, b in zip(after[side], before[side], strict=True)]
+            for side in trees}
     return Window(
         target_qps=qps, seconds=seconds,
         server_requests=sum(bench.requests_per_second(f"server-{server.name}-w*.lp", start,
@@ -96,8 +109,10 @@ def measure_window(bench: Bench, server: NodeProcess, client: NodeProcess, qps: 
         timeouts=sum(bench.requests_per_second(f"client-{client.name}-w*.lp", start, end,
                                                "timeouts")),
         server_worker_cpu=used["server"][0], server_node_cpu=used["server"][1],
+        server_worker_system=used["server"][2],
         client_worker_cpu=used["client"][0], client_node_cpu=used["client"][1],
-        other_cpu=busy1 - busy0 - sum(used["server"]) - sum(used["client"]),
+        client_worker_system=used["client"][2],
+        other_cpu=busy1 - busy0 - sum(used["server"][:2]) - sum(used["client"][:2]),
     )
 
 
@@ -136,9 +151,10 @@ def marginal_us(windows: list[Window], side: str) -> float:
 
 def report(args: argparse.Namespace, runs: list[list[Window]]) -> None:
     workers = args.workers
-    headers = ["QPS target", "server req/s", "server µs/req (workers)", "server µs/req (all)",
-               "client µs/req (workers)", "client µs/req (all)", "client / server",
-               "timeouts", "other load, cores"]
+    headers = ["QPS target", "server req/s", "server µs/req (workers)",
+               "of it kernel", "server µs/req (all)", "client µs/req (workers)",
+               "of it kernel", "client µs/req (all)", "client / server", "timeouts",
+               "other load, cores"]
     rows = []
     for level, qps in enumerate(args.qps_levels, start=1):
         ws = [run[level] for run in runs]
@@ -146,8 +162,10 @@ def report(args: argparse.Namespace, runs: list[list[Window]]) -> None:
             f"{qps:,}",
             figure([w.server_requests / w.seconds for w in ws], 0),
             figure([w.us_per_request("server", True) for w in ws]),
+            figure([w.kernel_us_per_request("server") for w in ws]),
             figure([w.us_per_request("server", False) for w in ws]),
             figure([w.us_per_request("client", True) for w in ws]),
+            figure([w.kernel_us_per_request("client") for w in ws]),
             figure([w.us_per_request("client", False) for w in ws]),
             figure([w.us_per_request("client", False) / w.us_per_request("server", False)
                     for w in ws], 2),
@@ -157,7 +175,7 @@ def report(args: argparse.Namespace, runs: list[list[Window]]) -> None:
     if len(args.qps_levels) >= 2:
         slopes = {side: [marginal_us(run[1:], side) for run in runs]
                   for side in ("server", "client")}
-        rows.append(["marginal (slope)", "", "", figure(slopes["server"]), "",
+        rows.append(["marginal (slope)", "", "", "", figure(slopes["server"]), "", "",
                      figure(slopes["client"]),
                      f"{median(slopes['client']) / median(slopes['server']):.2f}", "", ""])
     print_table(headers, rows)
@@ -174,7 +192,8 @@ def report(args: argparse.Namespace, runs: list[list[Window]]) -> None:
         f"Median (min-max) over {len(runs)} fresh run(s); {args.connections:,} logged-in "
         f"connections on 127.0.0.1, {workers} worker(s) per side; CPU = user + sys over "
         f"{args.window} s windows after {args.settle:g} s at the rate. 'all' adds the node "
-        "process and its helpers to the workers. 'client / server' is taken within each run.",
+        "process and its helpers to the workers; 'of it kernel' is the workers' system time. "
+        "'client / server' is taken within each run.",
         cpu_count_note() + " 'other load' is the CPU the rest of the machine used during the "
         "window (this script included); psutil CPU times tick at 10 ms.",
         "Shakes are answered 'none' (no packet generator) unless --shake-rate is set"
