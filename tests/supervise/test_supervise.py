@@ -63,3 +63,16 @@ def test_a_changed_command_restarts_the_daemon(tmp_path: Path) -> None:
     assert "the command changed: restarting" in changed.stdout
     assert int(pid_file.read_text()) != old_pid
     assert supervise("stop", "--pid-file", str(pid_file)).returncode == 0
+
+
+def test_the_daemon_runs_in_its_home_which_start_creates(tmp_path: Path) -> None:
+    home, pid_file, seen = tmp_path / "new" / "home", tmp_path / "h.pid", tmp_path / "cwd"
+    program = (f"import os, pathlib, time; pathlib.Path({str(seen)!r}).write_text(os.getcwd())"
+               "; time.sleep(60)")
+    started = supervise("start", "--pid-file", str(pid_file), "--home", str(home), "--",
+                        sys.executable, "-c", program)
+    assert started.returncode == 0, started.stderr
+    wait_for(lambda: seen.exists() and seen.read_text() != "", 20,
+             "the program to write its working directory")
+    assert seen.read_text() == str(home)
+    assert supervise("stop", "--pid-file", str(pid_file)).returncode == 0

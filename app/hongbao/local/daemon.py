@@ -76,9 +76,10 @@ def _command_file(pid_file: Path) -> Path:
 
 
 def start(command: list[str], pid_file: Path, log_file: Path, restart_limit: int,
-          stop_timeout: float = 60) -> int:
+          stop_timeout: float = 60, home: Path | None = None) -> int:
     """Start unless running. Like a changed systemd unit, a daemon that runs a different
-    command (say, another run id) is drained and started again with the new one."""
+    command (say, another run id) is drained and started again with the new one. ``home``
+    is the daemon's working directory, created if missing (default: the current one)."""
     if not command:
         raise SystemExit("hongbao supervise start: give the command after '--'")
     pid = running_pid(pid_file)
@@ -91,8 +92,8 @@ def start(command: list[str], pid_file: Path, log_file: Path, restart_limit: int
         print(f"the command changed: restarting (pid {pid})")
         if stop(pid_file, stop_timeout) != 0:
             return 1
-    pid_file.parent.mkdir(parents=True, exist_ok=True)
-    log_file.parent.mkdir(parents=True, exist_ok=True)
+    for directory in (pid_file.parent, log_file.parent, *([home] if home else [])):
+        directory.mkdir(parents=True, exist_ok=True)
     recorded.write_text(wanted)
     daemon = shutil.which("start-stop-daemon")
     if daemon is None:
@@ -102,7 +103,8 @@ def start(command: list[str], pid_file: Path, log_file: Path, restart_limit: int
     # the log; the supervisor ('supervise run') keeps the command running.
     subprocess.run([
         daemon, "--start", "--background", "--make-pidfile", "--pidfile", str(pid_file),
-        "--output", str(log_file), "--startas", sys.executable, "--",
+        "--output", str(log_file), *(["--chdir", str(home)] if home else []),
+        "--startas", sys.executable, "--",
         "-m", "hongbao.local.daemon", "supervise", "run", "--pid-file", str(pid_file),
         "--restart-limit", str(restart_limit), "--", *command], check=True)
     return _await_pid_file(pid_file, log_file)
@@ -150,7 +152,8 @@ def _command(args: argparse.Namespace) -> list[str]:
 
 
 def _start(args: argparse.Namespace) -> int:
-    return start(_command(args), args.pid_file, args.log_file, args.restart_limit)
+    return start(_command(args), args.pid_file, args.log_file, args.restart_limit,
+                 home=args.home)
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -161,6 +164,9 @@ def register(commands: argparse._SubParsersAction) -> None:
 
     starting = actions.add_parser("start", parents=[pid], help="start unless running")
     starting.add_argument("--log-file", type=Path, default=Path("/dev/null"))
+    starting.add_argument("--home", type=Path,
+                          help="the daemon's working directory, created if missing "
+                               "(default: the current one)")
     starting.add_argument("--restart-limit", type=flags.count(0), default=5,
                           help="restarts in a row before giving up")
     starting.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND ARGS...")
