@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +14,12 @@ HONGBAO = [sys.executable, "-m", "hongbao.cli", "supervise"]
 
 def supervise(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([*HONGBAO, *args], capture_output=True, text=True, timeout=90)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def test_start_twice_runs_one_daemon_and_stop_lets_it_finish(tmp_path: Path) -> None:
@@ -62,6 +69,10 @@ def test_a_changed_command_restarts_the_daemon(tmp_path: Path) -> None:
     assert first.returncode == changed.returncode == 0
     assert "the command changed: restarting" in changed.stdout
     assert int(pid_file.read_text()) != old_pid
+    new_pid = int(pid_file.read_text())
+    forced = supervise("start", "--pid-file", str(pid_file), "--restart", "--", "sleep", "61")
+    assert forced.returncode == 0 and "restarting" in forced.stdout
+    assert int(pid_file.read_text()) not in (old_pid, new_pid)
     assert supervise("stop", "--pid-file", str(pid_file)).returncode == 0
 
 
@@ -76,3 +87,54 @@ def test_the_daemon_runs_in_its_home_which_start_creates(tmp_path: Path) -> None
              "the program to write its working directory")
     assert seen.read_text() == str(home)
     assert supervise("stop", "--pid-file", str(pid_file)).returncode == 0
+
+
+def _status_server(port: int, flag: Path, served: Path) -> str:
+    """A program answering GET /status with {"ready": whether ``flag`` exists}, noting each
+    request in ``served``."""
+    return ("import http.server, json, pathlib\n"
+            "class Status(http.server.BaseHTTPRequestHandler):\n"
+            "    def do_GET(self):\n"
+            f"        pathlib.Path({str(served)!r}).write_text('yes')\n"
+            f"        body = json.dumps({{'ready': pathlib.Path({str(flag)!r}).exists()}})\n"
+            "        self.send_response(200); self.end_headers()\n"
+            "        self.wfile.write(body.encode())\n"
+            f"http.server.HTTPServer(('127.0.0.1', {port}), Status).serve_forever()\n")
+
+
+def test_start_returns_once_the_daemon_says_it_is_ready(tmp_path: Path) -> None:
+    port, flag, served = free_port(), tmp_path / "ready", tmp_path / "served"
+    pid_file = tmp_path / "s.pid"
+    starting = subprocess.Popen(
+        [*HONGBAO, "start", "--pid-file", str(pid_file), "--ready-url",
+         f"http://127.0.0.1:{port}/status", "--ready-timeout", "60", "--",
+         sys.executable, "-c", _status_server(port, flag, served)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(served.exists, 30, "the daemon to answer /status")
+        assert starting.poll() is None  # it answered "not ready": start still waits
+        flag.write_text("go")
+        out, err = starting.communicate(timeout=30)
+        assert starting.returncode == 0, err
+        assert f"ready (http://127.0.0.1:{port}/status)" in out
+    finally:
+        starting.kill()
+        supervise("stop", "--pid-file", str(pid_file))
+
+
+def test_start_fails_in_one_line_when_the_daemon_is_not_ready_in_time(tmp_path: Path) -> None:
+    port, pid_file = free_port(), tmp_path / "n.pid"
+    late = supervise("start", "--pid-file", str(pid_file), "--log-file", str(tmp_path / "n.log"),
+                     "--ready-url", f"http://127.0.0.1:{port}/status", "--ready-timeout", "2",
+                     "--", sys.executable, "-c",
+                     _status_server(port, tmp_path / "never", tmp_path / "served"))
+    assert late.returncode == 1
+    assert late.stderr.strip().splitlines() == [
+        f"not ready within 2 s (http://127.0.0.1:{port}/status: answers, not ready yet); "
+        f"see {tmp_path / 'n.log'}"]
+    assert supervise("stop", "--pid-file", str(pid_file)).returncode == 0
+    gone = supervise("start", "--pid-file", str(tmp_path / "g.pid"), "--restart-limit", "0",
+                     "--ready-url", f"http://127.0.0.1:{port}/status", "--",
+                     sys.executable, "-c", "raise SystemExit(1)")
+    assert gone.returncode == 1
+    assert "the daemon exited before it was ready" in gone.stderr

@@ -12,6 +12,8 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.request
+from dataclasses import dataclass
 from pathlib import Path
 
 from hongbao import flags
@@ -20,6 +22,16 @@ from hongbao.backoff import capped_exponential
 RESTART_BACKOFF_FIRST = 1.0
 RESTART_BACKOFF_MAX = 30.0
 EXIT_NOT_RUNNING = 3  # like LSB 'status': program is not running
+READY_POLL_SECONDS = 0.5
+
+
+@dataclass(frozen=True)
+class Readiness:
+    """Where the daemon says it is ready (a node's control API ``/status``, whose JSON has
+    ``ready``), and how long to wait for it."""
+
+    url: str
+    timeout: float
 
 
 def running_pid(pid_file: Path) -> int | None:
@@ -76,20 +88,27 @@ def _command_file(pid_file: Path) -> Path:
 
 
 def start(command: list[str], pid_file: Path, log_file: Path, restart_limit: int,
-          stop_timeout: float = 60, home: Path | None = None) -> int:
+          stop_timeout: float = 60, home: Path | None = None, restart: bool = False,
+          ready: Readiness | None = None) -> int:
     """Start unless running. Like a changed systemd unit, a daemon that runs a different
-    command (say, another run id) is drained and started again with the new one. ``home``
-    is the daemon's working directory, created if missing (default: the current one)."""
+    command (say, another run id) is drained and started again with the new one; with
+    ``restart`` (new code installed, say) a running daemon always is. ``home`` is the
+    daemon's working directory, created if missing (default: the current one). With
+    ``ready``, return once the daemon says it is ready: one command where a play would
+    otherwise poll with a module run per try."""
     if not command:
         raise SystemExit("hongbao supervise start: give the command after '--'")
     pid = running_pid(pid_file)
     recorded = _command_file(pid_file)
     wanted = json.dumps(command)
     if pid is not None:
-        if not recorded.exists() or recorded.read_text() == wanted:
+        if restart:
+            print(f"restarting (pid {pid})")
+        elif not recorded.exists() or recorded.read_text() == wanted:
             print(f"already running (pid {pid})")
-            return 0
-        print(f"the command changed: restarting (pid {pid})")
+            return _await_ready(ready, pid_file, log_file)
+        else:
+            print(f"the command changed: restarting (pid {pid})")
         if stop(pid_file, stop_timeout) != 0:
             return 1
     for directory in (pid_file.parent, log_file.parent, *([home] if home else [])):
@@ -107,7 +126,7 @@ def start(command: list[str], pid_file: Path, log_file: Path, restart_limit: int
         "--startas", sys.executable, "--",
         "-m", "hongbao.local.daemon", "supervise", "run", "--pid-file", str(pid_file),
         "--restart-limit", str(restart_limit), "--", *command], check=True)
-    return _await_pid_file(pid_file, log_file)
+    return _await_pid_file(pid_file, log_file) or _await_ready(ready, pid_file, log_file)
 
 
 def _await_pid_file(pid_file: Path, log_file: Path, timeout: float = 10) -> int:
@@ -119,6 +138,29 @@ def _await_pid_file(pid_file: Path, log_file: Path, timeout: float = 10) -> int:
             return 0
         time.sleep(0.05)
     print(f"the daemon did not write {pid_file} within {timeout:.0f} s; see {log_file}",
+          file=sys.stderr)
+    return 1
+
+
+def _await_ready(ready: Readiness | None, pid_file: Path, log_file: Path) -> int:
+    if ready is None:
+        return 0
+    deadline = time.monotonic() + ready.timeout
+    last = "no answer yet"
+    while (left := deadline - time.monotonic()) > 0:
+        if running_pid(pid_file) is None:
+            print(f"the daemon exited before it was ready; see {log_file}", file=sys.stderr)
+            return 1
+        try:
+            with urllib.request.urlopen(ready.url, timeout=min(5.0, left)) as answer:
+                if json.load(answer).get("ready"):
+                    print(f"ready ({ready.url})")
+                    return 0
+            last = "answers, not ready yet"
+        except (OSError, ValueError) as error:  # refused, timed out, an HTTP error, no JSON
+            last = str(error) or type(error).__name__
+        time.sleep(min(READY_POLL_SECONDS, max(0.0, deadline - time.monotonic())))
+    print(f"not ready within {ready.timeout:g} s ({ready.url}: {last}); see {log_file}",
           file=sys.stderr)
     return 1
 
@@ -152,8 +194,10 @@ def _command(args: argparse.Namespace) -> list[str]:
 
 
 def _start(args: argparse.Namespace) -> int:
+    ready = Readiness(args.ready_url, args.ready_timeout) if args.ready_url else None
     return start(_command(args), args.pid_file, args.log_file, args.restart_limit,
-                 home=args.home)
+                 stop_timeout=args.stop_timeout, home=args.home, restart=args.restart,
+                 ready=ready)
 
 
 def register(commands: argparse._SubParsersAction) -> None:
@@ -167,6 +211,15 @@ def register(commands: argparse._SubParsersAction) -> None:
     starting.add_argument("--home", type=Path,
                           help="the daemon's working directory, created if missing "
                                "(default: the current one)")
+    starting.add_argument("--restart", action="store_true",
+                          help="drain and start again if running, even with the same command")
+    starting.add_argument("--stop-timeout", type=flags.positive, default=60,
+                          help="seconds to wait for a drain before a restart (default 60)")
+    starting.add_argument("--ready-url",
+                          help="return once this URL answers JSON with 'ready' true (a "
+                               "node's /status)")
+    starting.add_argument("--ready-timeout", type=flags.positive, default=120,
+                          help="seconds to wait for --ready-url (default 120)")
     starting.add_argument("--restart-limit", type=flags.count(0), default=5,
                           help="restarts in a row before giving up")
     starting.add_argument("command", nargs=argparse.REMAINDER, help="-- COMMAND ARGS...")
