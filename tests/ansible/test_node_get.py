@@ -1,7 +1,7 @@
-"""Phase 1's status read (roles/testbed_phase/tasks/read_status.yml), run by
-ansible-playbook on local hosts against a real HTTP server on loopback: a node that answers
-gives its /status as JSON; one that does not fails the read in one line, naming the host
-and the reason."""
+"""A GET of a node's control API (roles/testbed_phase/tasks/node_get.yml: phase 1's status
+reads, the phase tags), run by ansible-playbook on local hosts against a real HTTP server on
+loopback: a node that answers gives the body for the path asked, query included; one that
+does not fails the GET in one line, naming the host, the path and the reason."""
 
 from __future__ import annotations
 
@@ -26,13 +26,15 @@ PLAY = """\
   connection: local
   gather_facts: false
   tasks:
-    - name: The read
+    - name: The GET
       ansible.builtin.include_role:
         name: testbed_phase
-        tasks_from: read_status
+        tasks_from: node_get
+      vars:
+        testbed_phase_node_path: /phase?name=phase1&x=*
     - name: What it read
       ansible.builtin.debug:
-        msg: "read {{ inventory_hostname }}: {{ (testbed_phase_round_read.stdout
+        msg: "read {{ inventory_hostname }}: {{ (testbed_phase_node_answer.stdout
           | from_json).path }}"
 """
 
@@ -60,6 +62,8 @@ def test_a_node_that_answers_is_read_and_one_that_does_not_fails_in_one_line(
     output = " ".join(result.stdout.split())  # undo YAML's line folding
     failed = dict(re.findall(r"(\w+) : ok=\d+ changed=\d+ unreachable=\d+ failed=(\d+)", output))
     assert failed == {"server1": "0", "client1": "0", "client2": "1"}, output[-4000:]
-    assert "read server1: /status" in output and "read client1: /status" in output, output
-    assert ("client2: cannot read the node's /status: urllib.error.URLError: <urlopen error "
-            "[Errno 111] Connection refused>") in output, output[-4000:]
+    assert "read server1: /phase?name=phase1&x=*" in output, output[-4000:]
+    assert "read client1: /phase?name=phase1&x=*" in output, output[-4000:]
+    assert ("client2: no answer from the node's control API at /phase?name=phase1&x=*: "
+            "urllib.error.URLError: <urlopen error [Errno 111] Connection refused>"
+            ) in output, output[-4000:]
