@@ -47,6 +47,9 @@ class RunDirFollower:
         self.metrics = run_dir / "metrics"
         self._offsets: dict[Path, int] = {}
 
+    def describe(self) -> str:
+        return str(self.metrics)
+
     def poll(self) -> Iterator[Point]:
         for path in sorted(self.metrics.glob("*.lp")):
             offset = self._offsets.get(path, 0)
@@ -68,6 +71,9 @@ class InfluxFollower:
     def __init__(self, url: str, database: str, run_id: str) -> None:
         self.url, self.database, self.run_id = url.rstrip("/"), database, run_id
         self._newest: dict[str, int] = {}
+
+    def describe(self) -> str:
+        return f"run {self.run_id} in {self.url} (database {self.database})"
 
     def poll(self) -> Iterator[Point]:
         for measurement in MEASUREMENTS:
@@ -288,6 +294,8 @@ def run_monitor(follower: RunDirFollower | InfluxFollower, once: bool, seconds: 
         if once:
             console.print(render(collector, once=True))
             return 0
+        console.print(f"following {follower.describe()}; Ctrl-C stops", markup=False,
+                      highlight=False, soft_wrap=True)
         with Live(render(collector), console=console, refresh_per_second=2) as live:
             while deadline is None or time.monotonic() < deadline:
                 time.sleep(1.0)

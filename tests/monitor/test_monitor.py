@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -21,6 +22,14 @@ def emitters(run_dir: Path) -> tuple[PerSecondEmitter, PerSecondEmitter]:
                              frozenset({"connections"})))
 
 
+def first_line(process: subprocess.Popen[bytes], timeout: float) -> str:
+    """The process's first line of output, once it has written it."""
+    assert process.stdout is not None
+    ready, _, _ = select.select([process.stdout], [], [], timeout)
+    assert ready, f"no output within {timeout} s"
+    return process.stdout.readline().decode()
+
+
 def test_monitor_follows_a_growing_run_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     server, client = emitters(tmp_path)
     start = int(time.time()) - 100
@@ -31,6 +40,9 @@ def test_monitor_follows_a_growing_run_and_stops_on_ctrl_c(tmp_path: Path) -> No
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         env={**os.environ, "COLUMNS": "160"})
     try:
+        # Ctrl-C once it follows, not at a fixed time: in a CI run under load the monitor
+        # got it before it said so, and ran on without a word.
+        assert first_line(monitor, 60) == f"following {tmp_path / 'metrics'}; Ctrl-C stops\n"
         for i in range(1, 4):
             server.emit(start + i, {"connections": 40, "requests": 100 * i,
                                     "generated_amount": 500 * i, "won_amount": 400 * i})
