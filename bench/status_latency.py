@@ -113,9 +113,10 @@ def collect(reads: HostReads, reader: subprocess.Popen[str], deadline: float) ->
         reader.kill()
         out, err = reader.communicate()
         reads.failures.append("the reader did not finish in time")
-    if reader.returncode not in (0, None) and not out:
-        reason = err.strip().splitlines()[-1] if err.strip() else f"exit {reader.returncode}"
-        reads.failures.append(f"reader failed: {reason}")
+    else:
+        if reader.returncode != 0 and not out:
+            reason = err.strip().splitlines()[-1] if err.strip() else f"exit {reader.returncode}"
+            reads.failures.append(f"reader failed: {reason}")
     for line in out.splitlines():
         outcome, took, *reason = line.split(" ", 2)
         if outcome == "ok":
@@ -162,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
         for failure in reads.failures[:3]:
             print(f"- {reads.host}: {failure}")
     save_json(args.json, {"interval_s": args.interval, "seconds": args.seconds,
-                          "hosts": [reads.__dict__ for reads, _reader in readers]})
+                          "hosts": [reads for reads, _reader in readers]})
     return 0
 
 
